@@ -1,0 +1,80 @@
+"""Proposals, instructions (bút phê) and assignments on incoming documents."""
+
+from flask import Blueprint
+from flask_login import current_user, login_required
+
+from vanban import forms
+from vanban.blueprints.actions import load_document, perform
+from vanban.extensions import db
+from vanban.services import incoming
+
+bp = Blueprint("annotation", __name__, url_prefix="/annotation")
+
+
+@bp.post("/<int:document_id>/propose")
+@login_required
+def propose(document_id: int):
+    """Send the advisor's handling proposal to the chairman."""
+    document = load_document(document_id, for_update=True)
+    form = forms.ProposeForm()
+    return perform(
+        document,
+        "propose",
+        form,
+        lambda: incoming.propose(db.session, current_user, document, form.text.data),
+        "Đã trình đề xuất xử lý lên lãnh đạo.",
+    )
+
+
+def _lead(value: str) -> tuple[int | None, int | None]:
+    """Split the lead choice "d<id>" (department) or "u<id>" (officer)."""
+    kind, number = value[:1], value[1:]
+    if not number.isdigit():
+        return None, None
+    return (int(number), None) if kind == "d" else (None, int(number))
+
+
+@bp.post("/<int:document_id>/instruct")
+@login_required
+def instruct(document_id: int):
+    """Record the leader's instruction and assignment."""
+    document = load_document(document_id, for_update=True)
+    form = forms.InstructForm()
+
+    def act():
+        department_id, user_id = _lead(form.lead.data or "")
+        incoming.instruct(
+            db.session,
+            current_user,
+            document,
+            text=form.text.data,
+            lead_department_id=department_id,
+            lead_user_id=user_id,
+            support_department_ids=tuple(form.support.data or ()),
+            info_department_ids=tuple(form.info.data or ()),
+            deadline=form.deadline.data,
+        )
+
+    return perform(document, "instruct", form, act, "Đã bút phê và phân công xử lý.")
+
+
+@bp.post("/<int:document_id>/assign")
+@login_required
+def assign(document_id: int):
+    """Record the department head's instruction and assign an officer."""
+    document = load_document(document_id, for_update=True)
+    form = forms.AssignForm()
+    return perform(
+        document,
+        "assign",
+        form,
+        lambda: incoming.assign_officer(
+            db.session,
+            current_user,
+            document,
+            officer_id=form.officer.data,
+            text=form.text.data,
+            deadline=form.deadline.data,
+        ),
+        "Đã giao chuyên viên xử lý.",
+    )

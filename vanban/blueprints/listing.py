@@ -1,0 +1,50 @@
+"""One list view shared by the to-do, incoming and outgoing pages."""
+
+from flask import current_app, request
+from flask_login import current_user
+
+from vanban.extensions import db
+from vanban.forms import ListFilterForm
+from vanban.services import lists
+from vanban.web import render
+
+
+def _filters_from_request() -> lists.Filters:
+    args = request.args
+    page = args.get("page", "1")
+    return lists.Filters(
+        q=args.get("q", "")[:200],
+        state=args.get("state", ""),
+        urgency=args.get("urgency", ""),
+        due=args.get("due", ""),
+        sort=args.get("sort", "newest"),
+        page=int(page) if page.isdigit() else 1,
+    )
+
+
+def list_response(scope: str, title: str, endpoint: str):
+    """Render a document list as a page, or only its results for htmx."""
+    filters = _filters_from_request()
+    config = current_app.config
+    page = lists.list_documents(
+        db.session,
+        current_user,
+        scope,
+        filters,
+        config["PAGE_SIZE"],
+        config["DEADLINE_WARNING_DAYS"],
+    )
+    form = ListFilterForm(formdata=request.args)
+    states = lists.states_for(scope)
+    form.state.choices = [("", "Tất cả")] + list(states.items())
+    return render(
+        "documents/list.html",
+        "documents/_results.html",
+        title=title,
+        scope=scope,
+        endpoint=endpoint,
+        page=page,
+        form=form,
+        states=states,
+        deadline_flag=lambda d: lists.deadline_flag(d, config["DEADLINE_WARNING_DAYS"]),
+    )

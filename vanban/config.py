@@ -1,0 +1,53 @@
+"""Settings defaults; `instance/config.py` and `VANBAN_*` variables override them."""
+
+import json
+import os
+
+DEV_SECRET_KEY = "dev-only-secret-change-me"
+
+
+class Defaults:
+    """Code defaults, the first of the three settings layers."""
+
+    SECRET_KEY = DEV_SECRET_KEY
+    # None means a SQLite file in the instance folder, filled in by create_app.
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # Largest single attachment in bytes; the form says so next to the field.
+    MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+    # Hard cap on a whole request body, above the per-file cap so that the form
+    # can report an oversized file itself instead of a bare 413.
+    MAX_CONTENT_LENGTH = 64 * 1024 * 1024
+    MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 8 * 3600
+    WTF_CSRF_TIME_LIMIT = 8 * 3600
+    WTF_CSRF_HEADERS = ["X-CSRFToken"]
+    # Failed logins per user name before each further attempt is delayed.
+    LOGIN_FREE_ATTEMPTS = 5
+    LOGIN_DELAY_SECONDS = 30
+    LOGIN_DELAY_MAX_SECONDS = 15 * 60
+    PAGE_SIZE = 20
+    # Days before a deadline when a document counts as near its deadline.
+    DEADLINE_WARNING_DAYS = 2
+    # Seconds between runs of the outbox delivery job; 0 disables the scheduler.
+    OUTBOX_INTERVAL_SECONDS = 10
+    SCHEDULER_ENABLED = False
+    TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+def environment_overrides(environ=os.environ) -> dict:
+    """Read `VANBAN_*` variables; values that parse as JSON keep their type."""
+    overrides = {}
+    for name, raw in environ.items():
+        if not name.startswith("VANBAN_") or name.startswith("VANBAN_TEST_"):
+            continue
+        key = name.removeprefix("VANBAN_")
+        if key == "DATABASE_URL":
+            key = "SQLALCHEMY_DATABASE_URI"
+        try:
+            overrides[key] = json.loads(raw)
+        except ValueError:
+            overrides[key] = raw
+    return overrides

@@ -1,0 +1,59 @@
+"""Audit trail, outbox and installation settings."""
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from vanban.extensions import db
+from vanban.models.types import UTCDateTime, utcnow
+from vanban.models.users import User
+
+
+class AuditEvent(db.Model):
+    """Who did what, when; document timelines are queries over these rows."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id"), index=True
+    )
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    user: Mapped[User | None] = relationship()
+
+
+class OutboxMessage(db.Model):
+    """A document or status waiting to leave its organisation."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    sender_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    recipient_organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id")
+    )
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
+    status_code: Mapped[str | None] = mapped_column(String(2))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class Setting(db.Model):
+    """An installation-wide setting stored as JSON, e.g. the trial window."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)

@@ -1,0 +1,264 @@
+"""Demo data: the city's two units and five real wards of Hà Nội, with accounts."""
+
+import logging
+from datetime import timedelta
+from importlib import resources
+
+from sqlalchemy import select
+
+from vanban.models import (
+    Department,
+    Document,
+    NumberSeries,
+    Organisation,
+    User,
+    UserRole,
+)
+from vanban.services import accounts, drafts, files, outbox, trial, units
+from vanban.services.clock import local_today
+from vanban.services.text import fold
+
+logger = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "VanBan@2026"
+PROVINCE_CODE = "01"
+# Real wards of Hà Nội with their official GSO codes (packaged units list).
+WARD_CODES = ("00004", "00008", "00025", "00070", "00082")
+WARD_DEPARTMENTS = (
+    ("Văn phòng HĐND-UBND", "VP"),
+    ("Phòng Kinh tế", "KT"),
+    ("Phòng Văn hóa - Xã hội", "VHXH"),
+)
+# (user name suffix, role, department abbreviation, position)
+WARD_ACCOUNTS = (
+    ("vanthu", "clerk", "VP", "Văn thư"),
+    ("thammuu", "advisor", "VP", "Chuyên viên Văn phòng HĐND-UBND"),
+    ("chutich", "leader", None, "Chủ tịch UBND"),
+    ("truongphong", "head", "KT", "Trưởng phòng Kinh tế"),
+    ("chuyenvien", "officer", "KT", "Chuyên viên Phòng Kinh tế"),
+    ("kiemsoat", "format_reviewer", "VP", "Kiểm soát văn bản"),
+    ("quantri", "admin", "VP", "Quản trị hệ thống"),
+)
+TRIAL_GUIDE = "thanhpho_kich-ban-thu-nghiem.pdf"
+TRIAL_GUIDE_SUBJECT = (
+    "Kịch bản hướng dẫn quy trình xử lý văn bản thử nghiệm trên hệ thống Quản lý "
+    "văn bản và Điều hành Thành phố theo mô hình hai cấp"
+)
+
+
+def ward_slug(name: str) -> str:
+    """Turn "Phường Ba Đình" into "badinh" for demo user names."""
+    for prefix in ("phuong ", "xa ", "dac khu "):
+        folded = fold(name)
+        if folded.startswith(prefix):
+            folded = folded.removeprefix(prefix)
+            break
+    return "".join(ch for ch in folded if ch.isalnum())
+
+
+def _organisation(session, code: str, **fields) -> Organisation:
+    organisation = session.scalar(select(Organisation).where(Organisation.code == code))
+    if organisation is None:
+        organisation = Organisation(code=code, **fields)
+        session.add(organisation)
+        session.flush()
+        _add_series(session, organisation)
+    return organisation
+
+
+def _add_series(session, organisation: Organisation) -> None:
+    for direction, name, scope, secret in (
+        ("incoming", "Sổ văn bản đến", "all", False),
+        ("incoming", "Sổ văn bản đến mật", "all", True),
+        ("outgoing", "Sổ công văn đi", "cong_van", False),
+        ("outgoing", "Sổ văn bản đi có tên loại", "typed", False),
+        ("outgoing", "Sổ văn bản đi mật", "all", True),
+    ):
+        session.add(
+            NumberSeries(
+                organisation_id=organisation.id,
+                direction=direction,
+                name=name,
+                scope=scope,
+                secret=secret,
+            )
+        )
+
+
+def _department(
+    session, organisation: Organisation, name: str, abbreviation: str
+) -> Department:
+    department = session.scalar(
+        select(Department).where(
+            Department.organisation_id == organisation.id,
+            Department.abbreviation == abbreviation,
+        )
+    )
+    if department is None:
+        department = Department(
+            organisation_id=organisation.id, name=name, abbreviation=abbreviation
+        )
+        session.add(department)
+        session.flush()
+    return department
+
+
+def _user(
+    session,
+    username: str,
+    full_name: str,
+    organisation: Organisation,
+    department: Department | None,
+    roles: tuple[str, ...],
+    position: str = "",
+) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        user = User(
+            username=username,
+            full_name=full_name,
+            position=position,
+            email=f"{username}@example.invalid",
+            password_hash=accounts.hash_password(DEMO_PASSWORD),
+            organisation_id=organisation.id,
+            department_id=department.id if department else None,
+        )
+        user.role_grants = [UserRole(role=role) for role in roles]
+        session.add(user)
+        session.flush()
+    return user
+
+
+def seed(session) -> dict:
+    """Load the demo data; a second run finds everything in place and adds nothing."""
+    province = units.find_province(PROVINCE_CODE)
+    city_name = province["FullName"]
+    # NOTE: electronic identifiers (mã định danh) come from the city's directory,
+    # which the demo does not have; these codes are placeholders of that shape.
+    city = _organisation(
+        session,
+        "000.00.00.H01",
+        name=f"UBND {city_name}",
+        abbreviation="UBND",
+        kind="city",
+        unit_code=PROVINCE_CODE,
+    )
+    center = _organisation(
+        session,
+        "000.01.00.H01",
+        name="Trung tâm Truyền thông, Dữ liệu và Công nghệ số",
+        abbreviation="TTTTDL",
+        kind="center",
+        parent_id=city.id,
+    )
+    city_office = _department(session, city, "Văn phòng UBND Thành phố", "VP")
+    center_office = _department(session, center, "Phòng Hành chính", "HC")
+    city_clerk = _user(
+        session,
+        "thanhpho.vanthu",
+        "Văn thư Thành phố (demo)",
+        city,
+        city_office,
+        ("clerk",),
+        "Văn thư",
+    )
+    _user(
+        session,
+        "thanhpho.quantri",
+        "Quản trị Thành phố (demo)",
+        city,
+        city_office,
+        ("admin",),
+        "Quản trị hệ thống",
+    )
+    _user(
+        session,
+        "tttt.vanthu",
+        "Văn thư Trung tâm (demo)",
+        center,
+        center_office,
+        ("clerk",),
+        "Văn thư",
+    )
+    _user(
+        session,
+        "tttt.huongdan",
+        "Hướng dẫn thử nghiệm (demo)",
+        center,
+        center_office,
+        ("trainer",),
+        "Chuyên viên",
+    )
+    wards = []
+    for index, code in enumerate(WARD_CODES, start=1):
+        ward_data = units.find_ward(PROVINCE_CODE, code)
+        ward = _organisation(
+            session,
+            f"000.{index:02d}.01.H01",
+            name=f"UBND {ward_data['FullName']}",
+            abbreviation="UBND",
+            kind="ward",
+            unit_code=code,
+            parent_id=city.id,
+        )
+        wards.append(ward)
+        departments = {
+            abbr: _department(session, ward, name, abbr)
+            for name, abbr in WARD_DEPARTMENTS
+        }
+        slug = ward_slug(ward_data["FullName"])
+        short = ward_data["FullName"]
+        for suffix, role, department, position in WARD_ACCOUNTS:
+            _user(
+                session,
+                f"{slug}.{suffix}",
+                f"{position} {short} (demo)",
+                ward,
+                departments.get(department),
+                (role,),
+                position,
+            )
+    if trial.window(session) is None:
+        today = local_today()
+        trial.set_window(session, today, today + timedelta(days=180))
+    session.flush()
+    issued = _issue_trial_guide(session, city_clerk, wards)
+    session.commit()
+    outbox.deliver_pending(session)
+    session.commit()
+    return {"organisations": 2 + len(wards), "trial_guide_issued": issued}
+
+
+def _issue_trial_guide(session, clerk: User, wards: list[Organisation]) -> bool:
+    exists = session.scalar(
+        select(Document.id).where(
+            Document.organisation_id == clerk.organisation_id,
+            Document.subject == TRIAL_GUIDE_SUBJECT,
+        )
+    )
+    if exists is not None:
+        return False
+    source = resources.files("vanban").joinpath(f"data/demo/{TRIAL_GUIDE}")
+    with source.open("rb") as stream:
+        stored = files.store(stream, TRIAL_GUIDE)
+    document = drafts.compose(
+        session,
+        clerk,
+        type_name="Hướng dẫn",
+        subject=TRIAL_GUIDE_SUBJECT,
+        description="Kịch bản 01 và 02 thử nghiệm trao đổi văn bản điện tử.",
+        signer_name="Giám đốc Trung tâm (demo)",
+        signer_position="Giám đốc",
+        urgency=1,
+        secrecy=0,
+        due_date=local_today() + timedelta(days=7),
+        files=[stored],
+    )
+    drafts.issue(
+        session,
+        clerk,
+        document,
+        subject=TRIAL_GUIDE_SUBJECT,
+        recipient_ids=[w.id for w in wards],
+    )
+    return True

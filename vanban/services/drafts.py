@@ -1,0 +1,504 @@
+"""Outgoing documents: drafts, review, approval, numbering and issue."""
+
+import logging
+from datetime import date
+
+from sqlalchemy import func, select
+
+from vanban.models import (
+    Attachment,
+    Document,
+    DraftVersion,
+    Organisation,
+    Recipient,
+    ReviewStep,
+    User,
+)
+from vanban.services import (
+    ServiceError,
+    audit,
+    incoming,
+    numbering,
+    outbox,
+    trial,
+    workflow,
+)
+from vanban.services.clock import local, now
+from vanban.services.doctypes import ABBREVIATIONS
+from vanban.services.documents import latest_version
+from vanban.services.files import StoredFile
+from vanban.services.text import nfc
+
+logger = logging.getLogger(__name__)
+
+# Format checklist of Nghị định 30/2020/NĐ-CP, Điều 8; (key, label, required).
+# The number and the seal are added at issue, so they cannot be ticked before.
+FORMAT_CHECKLIST = (
+    ("national_title", "Quốc hiệu và Tiêu ngữ", True),
+    ("issuing_body", "Tên cơ quan, tổ chức ban hành văn bản", True),
+    ("number_notation", "Số, ký hiệu văn bản (văn thư cấp khi phát hành)", False),
+    ("place_date", "Địa danh và thời gian ban hành văn bản", True),
+    ("type_subject", "Tên loại và trích yếu nội dung văn bản", True),
+    ("content", "Nội dung văn bản", True),
+    ("signature", "Quyền hạn, chức vụ, họ tên của người ký", True),
+    ("seal", "Dấu, chữ ký số của cơ quan (văn thư thực hiện khi phát hành)", False),
+    ("recipients", "Nơi nhận, kết thúc bằng “Lưu: VT, …”", True),
+    ("layout", "Khổ A4, phông Times New Roman, lề trang đúng quy định", True),
+)
+
+
+def _clean_type(type_name: str) -> tuple[str, str]:
+    type_name = nfc(type_name)
+    if type_name not in ABBREVIATIONS:
+        raise ServiceError("Loại văn bản không hợp lệ.", field="type_name")
+    return type_name, ABBREVIATIONS[type_name]
+
+
+def _clean_subject(subject: str) -> str:
+    subject = nfc(subject)
+    if not subject:
+        raise ServiceError("Vui lòng nhập trích yếu.", field="subject")
+    if len(subject) > 500:
+        raise ServiceError("Trích yếu dài quá 500 ký tự.", field="subject")
+    return subject
+
+
+def _attach(
+    session,
+    document: Document,
+    files: list[StoredFile],
+    user: User,
+    version: DraftVersion | None = None,
+) -> None:
+    for stored in files:
+        session.add(
+            Attachment(
+                document_id=document.id,
+                draft_version_id=version.id if version else None,
+                sha256=stored.sha256,
+                size=stored.size,
+                content_type=stored.content_type,
+                original_name=stored.original_name,
+                uploaded_by_id=user.id,
+            )
+        )
+
+
+def _new_version(
+    session,
+    user: User,
+    document: Document,
+    body_text: str,
+    note: str,
+    files: list[StoredFile],
+) -> DraftVersion:
+    last = (
+        session.scalar(
+            select(func.max(DraftVersion.version)).where(
+                DraftVersion.document_id == document.id
+            )
+        )
+        or 0
+    )
+    previous = latest_version(session, document)
+    version = DraftVersion(
+        document_id=document.id,
+        version=last + 1,
+        subject=document.subject,
+        body_text=body_text,
+        note=note,
+        author_id=user.id,
+    )
+    session.add(version)
+    session.flush()
+    if files:
+        _attach(session, document, files, user, version)
+    elif previous is not None:
+        for kept in [
+            a for a in document.attachments if a.draft_version_id == previous.id
+        ]:
+            session.add(
+                Attachment(
+                    document_id=document.id,
+                    draft_version_id=version.id,
+                    sha256=kept.sha256,
+                    size=kept.size,
+                    content_type=kept.content_type,
+                    original_name=kept.original_name,
+                    uploaded_by_id=kept.uploaded_by_id,
+                )
+            )
+    return version
+
+
+def create_draft(
+    session,
+    user: User,
+    *,
+    type_name: str,
+    subject: str,
+    body_text: str,
+    files: list[StoredFile],
+    reply_to: Document | None = None,
+    urgency: int = 0,
+) -> Document:
+    """Start a draft, as a reply to an incoming document or on the officer's own."""
+    if not user.has_role("officer"):
+        raise workflow.Forbidden("Chỉ chuyên viên được soạn dự thảo.")
+    type_name, abbreviation = _clean_type(type_name)
+    subject = _clean_subject(subject)
+    body_text = nfc(body_text)
+    if not body_text and not files:
+        raise ServiceError(
+            "Hãy tải lên tệp dự thảo hoặc nhập nội dung.", field="body_text"
+        )
+    if reply_to is not None:
+        incoming.begin_reply(session, user, reply_to)
+    draft = Document(
+        organisation_id=user.organisation_id,
+        direction="outgoing",
+        state="drafting",
+        type_name=type_name,
+        type_abbreviation=abbreviation,
+        subject=subject,
+        body_text=body_text,
+        urgency=urgency,
+        department_id=user.department_id
+        or (reply_to.department_id if reply_to else None),
+        reply_to_id=reply_to.id if reply_to else None,
+        holder_id=user.id,
+        author_id=user.id,
+        due_date=reply_to.due_date if reply_to else None,
+    )
+    session.add(draft)
+    session.flush()
+    _new_version(session, user, draft, body_text, "", files)
+    audit.record(
+        session, "draft_created", user=user, document=draft, after="drafting", version=1
+    )
+    logger.info("draft %s created by user %s", draft.id, user.id)
+    return draft
+
+
+def revise(
+    session,
+    user: User,
+    draft: Document,
+    *,
+    subject: str,
+    body_text: str,
+    note: str,
+    files: list[StoredFile],
+) -> DraftVersion:
+    workflow.require(user, draft, "revise")
+    draft.subject = _clean_subject(subject)
+    draft.body_text = nfc(body_text)
+    version = _new_version(session, user, draft, draft.body_text, nfc(note), files)
+    audit.record(
+        session,
+        "revise",
+        user=user,
+        document=draft,
+        version=version.version,
+        note=version.note,
+    )
+    return version
+
+
+def _review(
+    session,
+    user: User,
+    draft: Document,
+    name: str,
+    target: str,
+    *,
+    step: str,
+    outcome: str,
+    comment: str = "",
+    checklist: dict | None = None,
+    **detail,
+) -> None:
+    workflow.require(user, draft, name)
+    before = draft.state
+    session.add(
+        ReviewStep(
+            document_id=draft.id,
+            step=step,
+            outcome=outcome,
+            comment=comment,
+            checklist=checklist,
+            actor_id=user.id,
+        )
+    )
+    draft.state = target
+    draft.holder_id = draft.author_id if target == "drafting" else None
+    audit.record(
+        session,
+        name,
+        user=user,
+        document=draft,
+        before=before,
+        after=target,
+        note=comment,
+        **detail,
+    )
+    logger.info("draft %s %s by user %s", draft.id, name, user.id)
+
+
+def _required_comment(comment: str) -> str:
+    comment = nfc(comment)
+    if not comment:
+        raise ServiceError(
+            "Vui lòng nhập ý kiến để người soạn biết cần sửa gì.", field="comment"
+        )
+    return comment
+
+
+def submit(session, user: User, draft: Document, comment: str = "") -> None:
+    _review(
+        session,
+        user,
+        draft,
+        "submit",
+        "head_review",
+        step="submit",
+        outcome="submitted",
+        comment=nfc(comment),
+    )
+
+
+def head_return(session, user: User, draft: Document, comment: str) -> None:
+    _review(
+        session,
+        user,
+        draft,
+        "head_return",
+        "drafting",
+        step="initials",
+        outcome="returned",
+        comment=_required_comment(comment),
+    )
+
+
+def initial(
+    session, user: User, draft: Document, *, send_to: str, comment: str = ""
+) -> None:
+    """Initial (ký nháy) the draft and send it to the format reviewer or the leader."""
+    targets = {"format": "format_review", "leader": "leader_review"}
+    if send_to not in targets:
+        raise ServiceError(
+            "Chọn nơi trình: kiểm soát thể thức hoặc lãnh đạo.", field="send_to"
+        )
+    _review(
+        session,
+        user,
+        draft,
+        "initial",
+        targets[send_to],
+        step="initials",
+        outcome="passed",
+        comment=nfc(comment),
+    )
+
+
+def check_format(
+    session,
+    user: User,
+    draft: Document,
+    *,
+    ticked: set[str],
+    passed: bool,
+    comment: str = "",
+) -> None:
+    """Record the format checklist, then pass the draft on or return it."""
+    checklist = {key: key in ticked for key, _, _ in FORMAT_CHECKLIST}
+    if passed:
+        missing = [
+            label
+            for key, label, required in FORMAT_CHECKLIST
+            if required and not checklist[key]
+        ]
+        if missing:
+            workflow.require(user, draft, "format_pass")
+            raise ServiceError(
+                "Chưa đạt các mục: " + "; ".join(missing) + ".", field="checklist"
+            )
+        _review(
+            session,
+            user,
+            draft,
+            "format_pass",
+            "leader_review",
+            step="format",
+            outcome="passed",
+            comment=nfc(comment),
+            checklist=checklist,
+        )
+    else:
+        _review(
+            session,
+            user,
+            draft,
+            "format_return",
+            "drafting",
+            step="format",
+            outcome="returned",
+            comment=_required_comment(comment),
+            checklist=checklist,
+        )
+
+
+def approve(session, user: User, draft: Document, comment: str = "") -> None:
+    workflow.require(user, draft, "approve")
+    draft.signer_name = user.full_name
+    draft.signer_position = user.position
+    _review(
+        session,
+        user,
+        draft,
+        "approve",
+        "approved",
+        step="approval",
+        outcome="passed",
+        comment=nfc(comment),
+    )
+
+
+def leader_return(session, user: User, draft: Document, comment: str) -> None:
+    _review(
+        session,
+        user,
+        draft,
+        "leader_return",
+        "drafting",
+        step="approval",
+        outcome="returned",
+        comment=_required_comment(comment),
+    )
+
+
+def compose(
+    session,
+    user: User,
+    *,
+    type_name: str,
+    subject: str,
+    description: str,
+    signer_name: str,
+    signer_position: str,
+    urgency: int,
+    secrecy: int,
+    due_date: date | None,
+    files: list[StoredFile],
+) -> Document:
+    """Let a clerk enter an already signed document, ready to number and issue."""
+    if not user.has_role("clerk"):
+        raise workflow.Forbidden("Chỉ văn thư được nhập văn bản đi để phát hành.")
+    type_name, abbreviation = _clean_type(type_name)
+    subject = _clean_subject(subject)
+    if not files:
+        raise ServiceError("Hãy đính kèm tệp văn bản đã ký.", field="files")
+    document = Document(
+        organisation_id=user.organisation_id,
+        direction="outgoing",
+        state="approved",
+        type_name=type_name,
+        type_abbreviation=abbreviation,
+        subject=subject,
+        description=nfc(description),
+        signer_name=nfc(signer_name),
+        signer_position=nfc(signer_position),
+        urgency=urgency,
+        secrecy=secrecy,
+        due_date=due_date,
+        department_id=user.department_id,
+        author_id=user.id,
+    )
+    session.add(document)
+    session.flush()
+    _attach(session, document, files, user)
+    audit.record(session, "composed", user=user, document=document, after="approved")
+    return document
+
+
+def issue(
+    session,
+    user: User,
+    document: Document,
+    *,
+    subject: str,
+    recipient_ids: list[int],
+    info_ids: list[int] | None = None,
+) -> None:
+    """Number the document in its series and send it to every recipient."""
+    workflow.require(user, document, "issue")
+    subject = _clean_subject(subject)
+    info_ids = set(info_ids or [])
+    wanted = list(dict.fromkeys(recipient_ids + sorted(info_ids)))
+    recipients = [session.get(Organisation, rid) for rid in wanted]
+    if not wanted or any(
+        r is None or not r.active or r.id == document.organisation_id
+        for r in recipients
+    ):
+        raise ServiceError("Chọn ít nhất một nơi nhận hợp lệ.", field="recipients")
+    organisation = document.organisation
+    if trial.applies(session, organisation, recipients) and not trial.subject_matches(
+        subject, organisation
+    ):
+        raise ServiceError(
+            "Trong thời gian thử nghiệm, trích yếu văn bản gửi UBND Thành phố và "
+            f"Trung tâm phải bắt đầu bằng “{trial.required_subject(organisation)}”.",
+            field="subject",
+        )
+    series = numbering.series_for(
+        session,
+        document.organisation_id,
+        "outgoing",
+        typed=bool(document.type_abbreviation),
+        secret=document.secrecy > 0,
+    )
+    issued_at = now()
+    year, number = numbering.take_number(session, series, issued_at)
+    document.subject = subject
+    document.series_id = series.id
+    document.register_year = year
+    document.register_number = number
+    document.registered_at = issued_at
+    document.issued_at = issued_at
+    document.issued_date = local(issued_at).date()
+    document.number = numbering.format_number(number)
+    document.notation = numbering.outgoing_notation(document, organisation)
+    document.organ_name = organisation.name
+    document.exchange_id = (
+        f"{organisation.code},{document.issued_date:%Y/%m/%d},"
+        f"{document.number}/{document.notation}"
+    )
+    for recipient in recipients:
+        purpose = "info" if recipient.id in info_ids else "action"
+        session.add(
+            Recipient(
+                document_id=document.id, organisation_id=recipient.id, purpose=purpose
+            )
+        )
+        outbox.queue_document(session, document, recipient)
+    before = document.state
+    document.state = "issued"
+    document.holder_id = None
+    audit.record(
+        session,
+        "issue",
+        user=user,
+        document=document,
+        before=before,
+        after="issued",
+        number=document.number_and_notation,
+        recipients=[r.name for r in recipients],
+    )
+    if document.reply_to is not None:
+        incoming.complete_by_reply(session, user, document.reply_to, document)
+    logger.info(
+        "document %s issued as %s by user %s",
+        document.id,
+        document.number_and_notation,
+        user.id,
+    )

@@ -1,0 +1,315 @@
+"""Handling of incoming documents, from arrival to the end of processing."""
+
+import logging
+from datetime import date
+
+from sqlalchemy import select
+
+from vanban.models import Assignment, Department, Document, Instruction, User
+from vanban.services import ServiceError, audit, numbering, outbox, workflow
+from vanban.services.clock import local_today, now
+from vanban.services.text import nfc
+
+logger = logging.getLogger(__name__)
+
+
+def _transition(
+    session,
+    user: User,
+    document: Document,
+    name: str,
+    target: str,
+    note: str = "",
+    **detail,
+) -> None:
+    """Move the document, record it in the audit trail and report the status."""
+    transition = workflow.require(user, document, name)
+    before = document.state
+    document.state = target
+    audit.record(
+        session,
+        name,
+        user=user,
+        document=document,
+        before=before,
+        after=target,
+        note=note,
+        **detail,
+    )
+    if transition.status_code:
+        outbox.queue_status(session, document, transition.status_code, note)
+    logger.info("incoming document %s %s by user %s", document.id, name, user.id)
+
+
+def register(session, user: User, document: Document) -> None:
+    """Enter the document in the incoming register with the next số đến."""
+    workflow.require(user, document, "register")
+    series = numbering.series_for(
+        session,
+        document.organisation_id,
+        "incoming",
+        typed=True,
+        secret=document.secrecy > 0,
+    )
+    registered_at = now()
+    year, number = numbering.take_number(session, series, registered_at)
+    document.series_id = series.id
+    document.register_year = year
+    document.register_number = number
+    document.registered_at = registered_at
+    _transition(
+        session, user, document, "register", "registered", arrival_number=number
+    )
+
+
+def return_to_sender(session, user: User, document: Document, reason: str) -> None:
+    reason = nfc(reason)
+    if not reason:
+        raise ServiceError("Vui lòng nhập lý do trả lại.", field="reason")
+    _transition(session, user, document, "return", "returned", note=reason)
+
+
+def forward_to_advisor(session, user: User, document: Document, note: str) -> None:
+    _transition(session, user, document, "forward", "with_advisor", note=nfc(note))
+
+
+def propose(session, user: User, document: Document, text: str) -> None:
+    text = nfc(text)
+    if not text:
+        raise ServiceError("Vui lòng nhập nội dung đề xuất.", field="text")
+    workflow.require(user, document, "propose")
+    session.add(
+        Instruction(
+            document_id=document.id, author_id=user.id, kind="proposal", text=text
+        )
+    )
+    _transition(session, user, document, "propose", "with_leader")
+
+
+def _department(session, organisation_id: int, department_id: int | None):
+    if department_id is None:
+        return None
+    department = session.get(Department, department_id)
+    if department is None or department.organisation_id != organisation_id:
+        raise ServiceError("Phòng ban không hợp lệ.", field="lead")
+    return department
+
+
+def _officer(
+    session, organisation_id: int, user_id: int | None, department_id: int | None = None
+) -> User:
+    officer = session.get(User, user_id) if user_id else None
+    if (
+        officer is None
+        or officer.organisation_id != organisation_id
+        or not officer.active
+        or not officer.has_role("officer")
+        or (department_id is not None and officer.department_id != department_id)
+    ):
+        raise ServiceError("Vui lòng chọn chuyên viên hợp lệ.", field="officer")
+    return officer
+
+
+def _check_deadline(deadline: date | None) -> None:
+    if deadline is not None and deadline < local_today():
+        raise ServiceError("Hạn xử lý không được trước ngày hôm nay.", field="deadline")
+
+
+def instruct(
+    session,
+    user: User,
+    document: Document,
+    *,
+    text: str,
+    lead_department_id: int | None = None,
+    lead_user_id: int | None = None,
+    support_department_ids: tuple[int, ...] = (),
+    info_department_ids: tuple[int, ...] = (),
+    deadline: date | None = None,
+) -> None:
+    """Record the leader's bút phê and assign lead, supporting and informed units."""
+    text = nfc(text)
+    workflow.require(user, document, "instruct")
+    if not text:
+        raise ServiceError("Vui lòng nhập ý kiến chỉ đạo.", field="text")
+    if (lead_department_id is None) == (lead_user_id is None):
+        raise ServiceError(
+            "Chọn một phòng ban hoặc một chuyên viên chủ trì.", field="lead"
+        )
+    _check_deadline(deadline)
+    org_id = document.organisation_id
+    session.add(
+        Instruction(
+            document_id=document.id, author_id=user.id, kind="instruction", text=text
+        )
+    )
+    if lead_user_id is not None:
+        officer = _officer(session, org_id, lead_user_id)
+        session.add(
+            Assignment(
+                document_id=document.id,
+                role="lead",
+                user_id=officer.id,
+                deadline=deadline,
+                assigned_by_id=user.id,
+            )
+        )
+        document.department_id = officer.department_id
+        document.holder_id = officer.id
+        target = "with_officer"
+        lead_name = officer.full_name
+    else:
+        department = _department(session, org_id, lead_department_id)
+        session.add(
+            Assignment(
+                document_id=document.id,
+                role="lead",
+                department_id=department.id,
+                deadline=deadline,
+                assigned_by_id=user.id,
+            )
+        )
+        document.department_id = department.id
+        document.holder_id = None
+        target = "with_head"
+        lead_name = department.name
+    lead_department = document.department_id
+    for role, ids in (
+        ("support", support_department_ids),
+        ("info", info_department_ids),
+    ):
+        for department_id in dict.fromkeys(ids):
+            if department_id == lead_department and lead_user_id is None:
+                continue
+            department = _department(session, org_id, department_id)
+            session.add(
+                Assignment(
+                    document_id=document.id,
+                    role=role,
+                    department_id=department.id,
+                    deadline=deadline,
+                    assigned_by_id=user.id,
+                )
+            )
+    document.due_date = deadline or document.due_date
+    _transition(
+        session,
+        user,
+        document,
+        "instruct",
+        target,
+        lead=lead_name,
+        deadline=deadline.isoformat() if deadline else None,
+    )
+
+
+def assign_officer(
+    session,
+    user: User,
+    document: Document,
+    *,
+    officer_id: int | None,
+    text: str,
+    deadline: date | None = None,
+) -> None:
+    """Record the department head's instruction and hand the document to an officer."""
+    workflow.require(user, document, "assign")
+    text = nfc(text)
+    officer = _officer(
+        session, document.organisation_id, officer_id, document.department_id
+    )
+    _check_deadline(deadline)
+    if text:
+        session.add(
+            Instruction(
+                document_id=document.id,
+                author_id=user.id,
+                kind="head_instruction",
+                text=text,
+            )
+        )
+    session.add(
+        Assignment(
+            document_id=document.id,
+            role="lead",
+            user_id=officer.id,
+            deadline=deadline or document.due_date,
+            assigned_by_id=user.id,
+        )
+    )
+    document.holder_id = officer.id
+    _transition(
+        session, user, document, "assign", "with_officer", officer=officer.full_name
+    )
+
+
+def start(session, user: User, document: Document) -> None:
+    _transition(session, user, document, "start", "in_progress")
+
+
+def _ensure_started(session, user: User, document: Document) -> None:
+    """Report status 05 before an officer ends or replies without pressing start."""
+    if document.state == "with_officer" and workflow.may(user, document, "start"):
+        start(session, user, document)
+
+
+def finish(session, user: User, document: Document, note: str) -> None:
+    """End handling without a reply document; the note says what was done."""
+    note = nfc(note)
+    workflow.require(user, document, "finish")
+    if not note:
+        raise ServiceError("Vui lòng ghi kết quả xử lý.", field="note")
+    _ensure_started(session, user, document)
+    session.add(
+        Instruction(
+            document_id=document.id, author_id=user.id, kind="officer_note", text=note
+        )
+    )
+    document.holder_id = None
+    _transition(session, user, document, "finish", "done", note=note)
+
+
+def begin_reply(session, user: User, document: Document) -> None:
+    workflow.require(user, document, "draft_reply")
+    _ensure_started(session, user, document)
+    _transition(session, user, document, "draft_reply", "replying")
+
+
+def complete_by_reply(session, user: User, incoming: Document, reply: Document) -> None:
+    """Close an incoming document whose reply was issued, reporting status 06."""
+    if incoming.state != "replying":
+        return
+    incoming.state = "done"
+    incoming.holder_id = None
+    note = f"Đã trả lời bằng văn bản số {reply.number_and_notation}"
+    audit.record(
+        session,
+        "replied",
+        user=user,
+        document=incoming,
+        before="replying",
+        after="done",
+        note=note,
+        reply_id=reply.id,
+    )
+    outbox.queue_status(session, incoming, "06", note)
+
+
+def assignments(session, document: Document) -> list[Assignment]:
+    return list(
+        session.scalars(
+            select(Assignment)
+            .where(Assignment.document_id == document.id)
+            .order_by(Assignment.id)
+        )
+    )
+
+
+def instructions(session, document: Document) -> list[Instruction]:
+    return list(
+        session.scalars(
+            select(Instruction)
+            .where(Instruction.document_id == document.id)
+            .order_by(Instruction.id)
+        )
+    )

@@ -1,0 +1,213 @@
+"""Request plumbing shared by every blueprint: htmx responses, errors, security."""
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import (
+    Flask,
+    Response,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from vanban.extensions import db, login_manager, sqlite_write_intent
+from vanban.models import User
+from vanban.services import ServiceError, doctypes
+from vanban.services.clock import local
+
+logger = logging.getLogger(__name__)
+
+ERROR_MESSAGES = {
+    400: "Yêu cầu không hợp lệ.",
+    403: "Bạn không có quyền thực hiện thao tác này.",
+    404: "Không tìm thấy trang hoặc văn bản.",
+    405: "Thao tác không được hỗ trợ.",
+    409: "Văn bản đã thay đổi trạng thái. Hãy tải lại trang.",
+    413: "Dữ liệu gửi lên quá lớn.",
+    422: "Dữ liệu nhập chưa hợp lệ.",
+    429: "Bạn thao tác quá nhanh. Vui lòng thử lại sau.",
+}
+
+
+def wants_fragment() -> bool:
+    """Tell whether to answer with a fragment: an htmx request that is not a
+    boosted navigation nor a history restore, which both need the full page."""
+    hx = request.htmx
+    return bool(hx) and not hx.boosted and not hx.history_restore_request
+
+
+def render(
+    page_template: str,
+    fragment_template: str | None = None,
+    status: int = 200,
+    **context,
+) -> Response:
+    """Render the fragment for htmx requests and the full page otherwise."""
+    if fragment_template and wants_fragment():
+        template = fragment_template
+    else:
+        template = page_template
+    response = make_response(render_template(template, **context), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def error_response(status: int, message: str | None = None) -> Response:
+    """Answer an error as a message: into #flash for htmx, as a page otherwise."""
+    message = message or ERROR_MESSAGES.get(status, "Đã xảy ra lỗi.")
+    if request.htmx:
+        response = make_response(
+            render_template("_flash.html", error_message=message), status
+        )
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+    else:
+        response = make_response(
+            render_template("error.html", status=status, message=message), status
+        )
+    response.vary.add("HX-Request")
+    return response
+
+
+def safe_next(target: str | None) -> str | None:
+    """Keep a post-login destination only when it is a path on this site."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return None
+    if parts.path.startswith("//"):
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _load_user(user_id: str) -> User | None:
+    raw_id, _, token = user_id.partition(":")
+    if not raw_id.isdigit():
+        return None
+    user = db.session.get(User, int(raw_id))
+    if user is None or not user.active or not token or token != user.session_token:
+        return None
+    return user
+
+
+def _unauthorized() -> Response:
+    """Send an anonymous user to the login page, a full page even from htmx."""
+    if request.htmx:
+        current = request.htmx.current_url or request.referrer
+        next_path = safe_next(urlsplit(current).path) if current else None
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = url_for("auth.login", next=next_path)
+        return response
+    flash("Vui lòng đăng nhập để tiếp tục.", "info")
+    return redirect(url_for("auth.login", next=safe_next(request.full_path)))
+
+
+def _csrf_failed(error: CSRFError) -> Response:
+    """Keep what the user typed when the CSRF token expired or is missing."""
+    logger.warning("CSRF check failed on %s: %s", request.path, error.description)
+    message = (
+        "Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Nội dung bạn nhập "
+        "vẫn được giữ nguyên; hãy bấm gửi lại."
+    )
+    if request.htmx:
+        response = make_response(
+            render_template("_csrf_refresh.html", error_message=message), 400
+        )
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    fields = [
+        (key, value)
+        for key, values in request.form.lists()
+        if key != "csrf_token"
+        for value in values
+    ]
+    return make_response(
+        render_template(
+            "csrf_resubmit.html",
+            message=message,
+            fields=fields,
+            action=request.path,
+            had_files=bool(request.files),
+        ),
+        400,
+    )
+
+
+def _handle_http_error(error: HTTPException):
+    if error.code is None or error.code >= 500:
+        return error
+    return error_response(error.code)
+
+
+def _handle_service_error(error: ServiceError):
+    return error_response(error.status_code, error.message)
+
+
+def _begin_request():
+    # On SQLite a POST takes the write lock when its transaction begins.
+    if request.method == "POST":
+        g.write_intent_token = sqlite_write_intent.set(True)
+
+
+def _end_request(exc):
+    token = g.pop("write_intent_token", None)
+    if token is not None:
+        sqlite_write_intent.reset(token)
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    )
+    if current_user and current_user.is_authenticated:
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _vn_date(value) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "hour"):
+        value = local(value).date()
+    return value.strftime("%d/%m/%Y")
+
+
+def _vn_datetime(value) -> str:
+    if value is None:
+        return ""
+    return local(value).strftime("%d/%m/%Y %H:%M")
+
+
+def register_web(app: Flask) -> None:
+    login_manager.user_loader(_load_user)
+    login_manager.unauthorized_handler(_unauthorized)
+    login_manager.session_protection = "strong"
+    app.before_request(_begin_request)
+    app.teardown_request(_end_request)
+    app.after_request(_security_headers)
+    app.register_error_handler(CSRFError, _csrf_failed)
+    app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(ServiceError, _handle_service_error)
+    app.jinja_env.filters["vn_date"] = _vn_date
+    app.jinja_env.filters["vn_datetime"] = _vn_datetime
+    app.jinja_env.globals.update(
+        URGENCY_LABELS=doctypes.URGENCY_LABELS,
+        SECRECY_LABELS=doctypes.SECRECY_LABELS,
+        STATUS_LABELS=doctypes.STATUS_LABELS,
+        ROLE_LABELS=doctypes.ROLE_LABELS,
+    )
