@@ -14,9 +14,11 @@ logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def create_app(test_config: dict | None = None) -> Flask:
+def create_app(
+    test_config: dict | None = None, instance_path: str | None = None
+) -> Flask:
     """Build the app from code defaults, instance/config.py and VANBAN_* variables."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
     app.config.from_object(Defaults)
     app.config.from_pyfile("config.py", silent=True)
     app.config.update(environment_overrides())

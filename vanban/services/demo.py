@@ -103,6 +103,16 @@ def _department(
     return department
 
 
+_password_hashes: dict[str, str] = {}
+
+
+def _demo_password_hash() -> str:
+    # Hashing is deliberately slow, so one hash serves every demo account.
+    if "demo" not in _password_hashes:
+        _password_hashes["demo"] = accounts.hash_password(DEMO_PASSWORD)
+    return _password_hashes["demo"]
+
+
 def _user(
     session,
     username: str,
@@ -119,7 +129,7 @@ def _user(
             full_name=full_name,
             position=position,
             email=f"{username}@example.invalid",
-            password_hash=accounts.hash_password(DEMO_PASSWORD),
+            password_hash=_demo_password_hash(),
             organisation_id=organisation.id,
             department_id=department.id if department else None,
         )

@@ -265,8 +265,8 @@ def finish(session, user: User, document: Document, note: str) -> None:
             document_id=document.id, author_id=user.id, kind="officer_note", text=note
         )
     )
-    document.holder_id = None
     _transition(session, user, document, "finish", "done", note=note)
+    document.holder_id = None
 
 
 def begin_reply(session, user: User, document: Document) -> None:
