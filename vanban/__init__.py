@@ -34,6 +34,7 @@ def create_app(
     if production and app.config["SECRET_KEY"] == DEV_SECRET_KEY:
         raise RuntimeError("Set VANBAN_SECRET_KEY before running in production.")
 
+    _configure_logging(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     login_manager.init_app(app)
@@ -53,3 +54,16 @@ def create_app(
 
         start_scheduler(app)
     return app
+
+
+def _configure_logging(app: Flask) -> None:
+    """Log INFO and above to stderr unless the host already configured logging."""
+    root = logging.getLogger()
+    if root.handlers or app.testing:
+        return
+    logging.basicConfig(
+        level=app.config.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # APScheduler logs every run at INFO; our job logs what it moved instead.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
