@@ -37,6 +37,24 @@ ERROR_MESSAGES = {
 }
 
 
+# Vietnamese names of form fields, for the page that offers to resubmit a form.
+FIELD_LABELS = {
+    "username": "Tên đăng nhập",
+    "subject": "Trích yếu",
+    "description": "Tóm tắt nội dung",
+    "body_text": "Nội dung",
+    "reason": "Lý do",
+    "note": "Ghi chú",
+    "text": "Nội dung",
+    "comment": "Ý kiến",
+    "type_name": "Loại văn bản",
+    "signer_name": "Họ tên người ký",
+    "signer_position": "Chức vụ người ký",
+    "deadline": "Hạn xử lý",
+    "due_date": "Hạn trả lời",
+}
+
+
 def wants_fragment() -> bool:
     """Tell whether to answer with a fragment: an htmx request that is not a
     boosted navigation nor a history restore, which both need the full page."""
@@ -125,10 +143,11 @@ def _csrf_failed(error: CSRFError) -> Response:
         response.headers["HX-Retarget"] = "#flash"
         response.headers["HX-Reswap"] = "innerHTML"
         return response
+    # Passwords are never written back into a page; the user types them again.
     fields = [
         (key, value)
         for key, values in request.form.lists()
-        if key != "csrf_token"
+        if key != "csrf_token" and "password" not in key
         for value in values
     ]
     return make_response(
@@ -138,6 +157,7 @@ def _csrf_failed(error: CSRFError) -> Response:
             fields=fields,
             action=request.path,
             had_files=bool(request.files),
+            labels=FIELD_LABELS,
         ),
         400,
     )

@@ -16,7 +16,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from vanban.extensions import db
 from vanban.forms import EmptyForm, LoginForm
-from vanban.services import ServiceError, accounts
+from vanban.services import ServiceError, accounts, audit
 from vanban.web import safe_next
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ def login():
                 # A fresh session: nothing from before the login survives.
                 session.clear()
                 accounts.new_session_token(user)
+                audit.record(db.session, "login", user=user)
                 db.session.commit()
                 login_user(user)
                 logger.info("user %s logged in", user.id)
@@ -64,6 +65,7 @@ def logout():
     """Sign out and end every session of this user."""
     user = current_user._get_current_object()
     accounts.new_session_token(user)
+    audit.record(db.session, "logout", user=user)
     db.session.commit()
     logout_user()
     session.clear()

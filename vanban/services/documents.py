@@ -2,7 +2,15 @@
 
 from sqlalchemy import select
 
-from vanban.models import Attachment, AuditEvent, Document, DraftVersion, ReviewStep
+from vanban.models import (
+    Assignment,
+    Attachment,
+    AuditEvent,
+    Document,
+    DraftVersion,
+    Instruction,
+    ReviewStep,
+)
 
 
 def latest_version(session, document: Document) -> DraftVersion | None:
@@ -24,42 +32,33 @@ def current_attachments(session, document: Document) -> list[Attachment]:
     ]
 
 
+def rows_of(session, model, document: Document, order_by=None) -> list:
+    """Return a model's rows that belong to the document, oldest first."""
+    query = select(model).where(model.document_id == document.id)
+    return list(session.scalars(query.order_by(order_by or model.id)))
+
+
 def versions(session, document: Document) -> list[DraftVersion]:
-    return list(
-        session.scalars(
-            select(DraftVersion)
-            .where(DraftVersion.document_id == document.id)
-            .order_by(DraftVersion.version)
-        )
-    )
+    return rows_of(session, DraftVersion, document, DraftVersion.version)
 
 
 def timeline(session, document: Document) -> list[AuditEvent]:
-    return list(
-        session.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.document_id == document.id)
-            .order_by(AuditEvent.id)
-        )
-    )
+    return rows_of(session, AuditEvent, document)
 
 
 def reviews(session, document: Document) -> list[ReviewStep]:
-    return list(
-        session.scalars(
-            select(ReviewStep)
-            .where(ReviewStep.document_id == document.id)
-            .order_by(ReviewStep.id)
-        )
-    )
+    return rows_of(session, ReviewStep, document)
+
+
+def instructions(session, document: Document) -> list[Instruction]:
+    return rows_of(session, Instruction, document)
+
+
+def assignments(session, document: Document) -> list[Assignment]:
+    return rows_of(session, Assignment, document)
 
 
 def replies(session, document: Document) -> list[Document]:
     """Return the drafts and issued documents that answer this incoming document."""
-    return list(
-        session.scalars(
-            select(Document)
-            .where(Document.reply_to_id == document.id)
-            .order_by(Document.id)
-        )
-    )
+    query = select(Document).where(Document.reply_to_id == document.id)
+    return list(session.scalars(query.order_by(Document.id)))

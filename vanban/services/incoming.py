@@ -3,8 +3,6 @@
 import logging
 from datetime import date
 
-from sqlalchemy import select
-
 from vanban.models import Assignment, Department, Document, Instruction, User
 from vanban.services import ServiceError, audit, numbering, outbox, workflow
 from vanban.services.clock import local_today, now
@@ -293,23 +291,3 @@ def complete_by_reply(session, user: User, incoming: Document, reply: Document) 
         reply_id=reply.id,
     )
     outbox.queue_status(session, incoming, "06", note)
-
-
-def assignments(session, document: Document) -> list[Assignment]:
-    return list(
-        session.scalars(
-            select(Assignment)
-            .where(Assignment.document_id == document.id)
-            .order_by(Assignment.id)
-        )
-    )
-
-
-def instructions(session, document: Document) -> list[Instruction]:
-    return list(
-        session.scalars(
-            select(Instruction)
-            .where(Instruction.document_id == document.id)
-            .order_by(Instruction.id)
-        )
-    )
