@@ -56,8 +56,11 @@ FIELD_LABELS = {
 
 
 def wants_fragment() -> bool:
-    """Tell whether to answer with a fragment: an htmx request that is not a
-    boosted navigation nor a history restore, which both need the full page."""
+    """Tell whether to render a fragment.
+
+    Only plain htmx requests get one; boosted navigation and history restore
+    both need the full page.
+    """
     hx = request.htmx
     return bool(hx) and not hx.boosted and not hx.history_restore_request
 
@@ -79,7 +82,7 @@ def render(
 
 
 def error_response(status: int, message: str | None = None) -> Response:
-    """Answer an error as a message: into #flash for htmx, as a page otherwise."""
+    """Render an error message: into #flash for htmx, as a page otherwise."""
     message = message or ERROR_MESSAGES.get(status, "Đã xảy ra lỗi.")
     if request.htmx:
         response = make_response(

@@ -24,7 +24,7 @@ from vanban.web import render, wants_fragment
 
 logger = logging.getLogger(__name__)
 
-# Which form class each action posts.
+# Form class posted by each action.
 ACTION_FORMS = {
     "register": forms.EmptyForm,
     "return": forms.ReasonForm,

@@ -31,8 +31,8 @@ class Document(db.Model):
         CheckConstraint(f"direction IN {DIRECTIONS}", name="direction"),
         CheckConstraint("urgency BETWEEN 0 AND 4", name="urgency"),
         CheckConstraint("secrecy BETWEEN 0 AND 3", name="secrecy"),
-        # A register number appears once per series and year; for outgoing
-        # documents the number and symbol are derived from it, so they are
+        # A register number appears once per series and year. The number and
+        # symbol of an outgoing document are derived from it, so they are
         # unique per series and year as well.
         UniqueConstraint("series_id", "register_year", "register_number"),
         UniqueConstraint("series_id", "register_year", "number", "notation"),
@@ -78,7 +78,7 @@ class Document(db.Model):
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    # The user whose turn it is, when one person holds the document.
+    # The user whose turn it is, when the document waits for one person.
     holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -133,7 +133,7 @@ class Attachment(db.Model):
 
 
 class Recipient(db.Model):
-    """Where an outgoing document was sent, and the latest status from there."""
+    """A recipient of an outgoing document and the latest status it reported."""
 
     __tablename__ = "recipients"
     __table_args__ = (

@@ -6,8 +6,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from vanban.extensions import db
 from vanban.models.organisations import Organisation
 
-# Which outgoing documents a series numbers: công văn only, documents with a
-# type name only, or every document (incoming registers use "all").
+# Scope of a series: công văn only, documents with a type name only, or every
+# document (incoming registers use "all").
 SERIES_SCOPES = ("cong_van", "typed", "all")
 
 

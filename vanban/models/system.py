@@ -11,7 +11,7 @@ from vanban.models.users import User
 
 
 class AuditEvent(db.Model):
-    """Who did what, when; document timelines are queries over these rows."""
+    """An audit row: who did what and when. Document timelines query these rows."""
 
     __tablename__ = "audit_events"
 

@@ -42,7 +42,7 @@ class Instruction(db.Model):
 
 
 class Assignment(db.Model):
-    """Who handles a document: lead (chủ trì), supporting or informed, by when."""
+    """An assignment: lead (chủ trì), supporting or informed unit, and deadline."""
 
     __tablename__ = "assignments"
     __table_args__ = (

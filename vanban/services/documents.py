@@ -59,6 +59,6 @@ def assignments(session, document: Document) -> list[Assignment]:
 
 
 def replies(session, document: Document) -> list[Document]:
-    """Return the drafts and issued documents that answer this incoming document."""
+    """Return the drafts and issued documents that reply to this incoming document."""
     query = select(Document).where(Document.reply_to_id == document.id)
     return list(session.scalars(query.order_by(Document.id)))

@@ -421,35 +421,36 @@ def compose(
     return document
 
 
-def issue(
-    session,
-    user: User,
-    document: Document,
-    *,
-    subject: str,
-    recipient_ids: list[int],
-    info_ids: list[int] | None = None,
-) -> None:
-    """Number the document in its series and send it to every recipient."""
-    workflow.require(user, document, "issue")
-    subject = _clean_subject(subject)
-    info_ids = set(info_ids or [])
+def _recipients(
+    session, document: Document, recipient_ids: list[int], info_ids: set[int]
+) -> list[Organisation]:
+    """Load the chosen recipients, rejecting unknown, inactive or own ones."""
     wanted = list(dict.fromkeys(recipient_ids + sorted(info_ids)))
     recipients = [session.get(Organisation, rid) for rid in wanted]
-    if not wanted or any(
-        r is None or not r.active or r.id == document.organisation_id
+    valid = all(
+        r is not None and r.active and r.id != document.organisation_id
         for r in recipients
-    ):
+    )
+    if not wanted or not valid:
         raise ServiceError("Chọn ít nhất một nơi nhận hợp lệ.", field="recipients")
-    organisation = document.organisation
-    if trial.applies(session, organisation, recipients) and not trial.subject_matches(
-        subject, organisation
-    ):
+    return recipients
+
+
+def _check_trial_subject(
+    session, organisation: Organisation, recipients: list[Organisation], subject: str
+) -> None:
+    if not trial.applies(session, organisation, recipients):
+        return
+    if not trial.subject_matches(subject, organisation):
         raise ServiceError(
             "Trong thời gian thử nghiệm, trích yếu văn bản gửi UBND Thành phố và "
             f"Trung tâm phải bắt đầu bằng “{trial.required_subject(organisation)}”.",
             field="subject",
         )
+
+
+def _assign_number(session, document: Document, organisation: Organisation) -> None:
+    """Take the next number of the document's series and build its symbol."""
     series = numbering.series_for(
         session,
         document.organisation_id,
@@ -459,7 +460,7 @@ def issue(
     )
     issued_at = now()
     year, number = numbering.take_number(session, series, issued_at)
-    document.subject = subject
+
     document.series_id = series.id
     document.register_year = year
     document.register_number = number
@@ -473,6 +474,27 @@ def issue(
         f"{organisation.code},{document.issued_date:%Y/%m/%d},"
         f"{document.number}/{document.notation}"
     )
+
+
+def issue(
+    session,
+    user: User,
+    document: Document,
+    *,
+    subject: str,
+    recipient_ids: list[int],
+    info_ids: list[int] | None = None,
+) -> None:
+    """Number the document in its series and send it to every recipient."""
+    workflow.require(user, document, "issue")
+    subject = _clean_subject(subject)
+    info_ids = set(info_ids or [])
+    recipients = _recipients(session, document, recipient_ids, info_ids)
+    organisation = document.organisation
+    _check_trial_subject(session, organisation, recipients, subject)
+
+    document.subject = subject
+    _assign_number(session, document, organisation)
     for recipient in recipients:
         purpose = "info" if recipient.id in info_ids else "action"
         session.add(
@@ -481,6 +503,7 @@ def issue(
             )
         )
         outbox.queue_document(session, document, recipient)
+
     before = document.state
     document.state = "issued"
     document.holder_id = None

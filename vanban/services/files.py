@@ -16,7 +16,7 @@ from vanban.services.text import nfc
 
 logger = logging.getLogger(__name__)
 
-# Types a ward office exchanges; anything else is rejected whatever its name says.
+# File types a ward office exchanges. Other content is rejected, whatever its name.
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ALLOWED_TYPES = {

@@ -141,54 +141,43 @@ def instruct(
             document_id=document.id, author_id=user.id, kind="instruction", text=text
         )
     )
-    if lead_user_id is not None:
-        officer = _officer(session, org_id, lead_user_id)
+
+    def assign(role: str, **assignee) -> None:
         session.add(
             Assignment(
                 document_id=document.id,
-                role="lead",
-                user_id=officer.id,
+                role=role,
                 deadline=deadline,
                 assigned_by_id=user.id,
+                **assignee,
             )
         )
+
+    if lead_user_id is not None:
+        officer = _officer(session, org_id, lead_user_id)
+        assign("lead", user_id=officer.id)
         document.department_id = officer.department_id
         document.holder_id = officer.id
         target = "with_officer"
         lead_name = officer.full_name
     else:
         department = _department(session, org_id, lead_department_id)
-        session.add(
-            Assignment(
-                document_id=document.id,
-                role="lead",
-                department_id=department.id,
-                deadline=deadline,
-                assigned_by_id=user.id,
-            )
-        )
+        assign("lead", department_id=department.id)
         document.department_id = department.id
         document.holder_id = None
         target = "with_head"
         lead_name = department.name
-    lead_department = document.department_id
+
+    # The lead department is not listed again as supporting or informed.
     for role, ids in (
         ("support", support_department_ids),
         ("info", info_department_ids),
     ):
         for department_id in dict.fromkeys(ids):
-            if department_id == lead_department and lead_user_id is None:
+            if department_id == document.department_id and lead_user_id is None:
                 continue
-            department = _department(session, org_id, department_id)
-            session.add(
-                Assignment(
-                    document_id=document.id,
-                    role=role,
-                    department_id=department.id,
-                    deadline=deadline,
-                    assigned_by_id=user.id,
-                )
-            )
+            assign(role, department_id=_department(session, org_id, department_id).id)
+
     document.due_date = deadline or document.due_date
     _transition(
         session,
@@ -252,7 +241,7 @@ def _ensure_started(session, user: User, document: Document) -> None:
 
 
 def finish(session, user: User, document: Document, note: str) -> None:
-    """End handling without a reply document; the note says what was done."""
+    """End handling without a reply document; the note records what was done."""
     note = nfc(note)
     workflow.require(user, document, "finish")
     if not note:

@@ -1,4 +1,4 @@
-"""Who may see which documents; the one place views, lists and tests ask."""
+"""Document visibility rules, shared by views, lists and tests."""
 
 from sqlalchemy import and_, exists, false, or_, select
 
