@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from flask_migrate import upgrade
 
+from vanban.exchange import cli as exchange_cli
 from vanban.extensions import db
 from vanban.services import demo, outbox
 
@@ -13,6 +14,8 @@ logger = logging.getLogger(__name__)
 
 
 def register_commands(app: Flask) -> None:
+    exchange_cli.register(app)
+
     @app.cli.command("init-db")
     def init_db():
         """Create the database schema or upgrade it to the latest version."""

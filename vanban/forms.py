@@ -21,6 +21,51 @@ from vanban.services.text import nfc
 REQUIRED = "Trường này là bắt buộc."
 
 
+# WTForms 3.3 ships no Vietnamese catalogue, so the built-in messages these
+# forms can show are translated here. Any other message stays in English.
+_INVALID_CHOICE = "Lựa chọn không hợp lệ. Hãy chọn lại trong danh sách."
+_MESSAGES = {
+    "This field is required.": REQUIRED,
+    "Not a valid choice.": _INVALID_CHOICE,
+    "Invalid Choice: could not coerce.": _INVALID_CHOICE,
+    "Invalid choice(s): one or more data inputs could not be coerced.": (
+        _INVALID_CHOICE
+    ),
+    "'%(value)s' is not a valid choice for this field.": (
+        "Lựa chọn không hợp lệ: '%(value)s'. Hãy chọn lại trong danh sách."
+    ),
+    "'%(value)s' are not valid choices for this field.": (
+        "Lựa chọn không hợp lệ: '%(value)s'. Hãy chọn lại trong danh sách."
+    ),
+    "Not a valid date value.": "Ngày không hợp lệ. Hãy chọn một ngày có thật.",
+    "Not a valid integer value.": "Hãy nhập một số nguyên.",
+    "Field cannot be longer than %(max)d character.": (
+        "Nội dung dài quá %(max)d ký tự, hãy rút gọn."
+    ),
+    "Field cannot be longer than %(max)d characters.": (
+        "Nội dung dài quá %(max)d ký tự, hãy rút gọn."
+    ),
+    "Field must be at least %(min)d character long.": "Hãy nhập ít nhất %(min)d ký tự.",
+    "Field must be at least %(min)d characters long.": (
+        "Hãy nhập ít nhất %(min)d ký tự."
+    ),
+    "Field must be between %(min)d and %(max)d characters long.": (
+        "Hãy nhập từ %(min)d đến %(max)d ký tự."
+    ),
+    "Invalid input.": "Giá trị không hợp lệ.",
+}
+
+
+class _VietnameseMessages:
+    """Translations of WTForms' built-in messages, in the shape WTForms expects."""
+
+    def gettext(self, string: str) -> str:
+        return _MESSAGES.get(string, string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.gettext(singular if n == 1 else plural)
+
+
 def _nfc_filter(value):
     return nfc(value) if isinstance(value, str) else value
 
@@ -28,6 +73,9 @@ def _nfc_filter(value):
 class BaseForm(FlaskForm):
     class Meta:
         csrf = False
+
+        def get_translations(self, form):
+            return _VietnameseMessages()
 
         def bind_field(self, form, unbound_field, options):
             filters = list(unbound_field.kwargs.get("filters", []))

@@ -16,7 +16,9 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.routing import IntegerConverter, ValidationError
+from werkzeug.wsgi import LimitedStream
 
 from vanban.extensions import db, login_manager, sqlite_write_intent
 from vanban.models import User
@@ -122,19 +124,29 @@ def _load_user(user_id: str) -> User | None:
 
 def _unauthorized() -> Response:
     """Send an anonymous user to the login page, a full page even from htmx."""
+    flash("Vui lòng đăng nhập để tiếp tục.", "info")
     if request.htmx:
         current = request.htmx.current_url or request.referrer
         next_path = safe_next(urlsplit(current).path) if current else None
         response = make_response("", 401)
         response.headers["HX-Redirect"] = url_for("auth.login", next=next_path)
         return response
-    flash("Vui lòng đăng nhập để tiếp tục.", "info")
-    return redirect(url_for("auth.login", next=safe_next(request.full_path)))
+    if request.method == "GET":
+        next_path = safe_next(request.full_path)
+    else:
+        # Action URLs accept only POST, so after login go back to the page instead.
+        referrer = request.referrer
+        next_path = safe_next(urlsplit(referrer).path) if referrer else None
+    return redirect(url_for("auth.login", next=next_path))
 
 
 def _csrf_failed(error: CSRFError) -> Response:
     """Keep what the user typed when the CSRF token expired or is missing."""
     logger.warning("CSRF check failed on %s: %s", request.path, error.description)
+    if request.htmx and not current_user.is_authenticated:
+        # The CSRF token expired with the session, and a resubmitted form would
+        # fail the login check, so the user goes to the login page first.
+        return _unauthorized()
     message = (
         "Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Nội dung bạn nhập "
         "vẫn được giữ nguyên; hãy bấm gửi lại."
@@ -166,9 +178,38 @@ def _csrf_failed(error: CSRFError) -> Response:
     )
 
 
+# Largest oversized body read and dropped so that the client sees the 413 page.
+# NOTE: gunicorn's worker timeout (30 s by default) still cuts off a slow upload.
+MAX_DISCARDED_BODY_BYTES = 1024 * 1024 * 1024
+
+
+def _discard_body() -> None:
+    """Read the rest of a rejected request body.
+
+    gunicorn closes the socket with the body unread, and the browser then
+    reports a connection reset instead of showing the 413 page.
+    """
+    length = request.content_length
+    if length is None or length > MAX_DISCARDED_BODY_BYTES:
+        return
+    if request.max_content_length is not None and length > request.max_content_length:
+        # Werkzeug rejected the request before reading any of its body.
+        stream = LimitedStream(request.environ["wsgi.input"], length)
+    else:
+        # The form parser stopped part way, and this stream counts what it read.
+        stream = request.stream
+    try:
+        while stream.read(1024 * 1024):
+            pass
+    except ClientDisconnected:
+        return
+
+
 def _handle_http_error(error: HTTPException):
     if error.code is None or error.code >= 500:
         return error
+    if error.code == 413:
+        _discard_body()
     return error_response(error.code)
 
 
@@ -216,7 +257,28 @@ def _vn_datetime(value) -> str:
     return local(value).strftime("%d/%m/%Y %H:%M")
 
 
+class DatabaseIdConverter(IntegerConverter):
+    """An `int` URL part that fits the 32-bit id columns; larger numbers get 404.
+
+    Without the bound, a number past 64 bits reaches the SQLite driver, which
+    raises OverflowError instead of finding no row.
+    """
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
+
+    def to_python(self, value: str) -> int:
+        # Ids have at most 10 digits. Checking first keeps int() from raising
+        # ValueError past its default limit of 4300 digits.
+        if len(value) > 10:
+            raise ValidationError()
+        return super().to_python(value)
+
+
 def register_web(app: Flask) -> None:
+    # Set before the blueprints add their rules, which look converters up then.
+    app.url_map.converters["int"] = DatabaseIdConverter
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_unauthorized)
     login_manager.session_protection = "strong"
@@ -233,4 +295,5 @@ def register_web(app: Flask) -> None:
         SECRECY_LABELS=doctypes.SECRECY_LABELS,
         STATUS_LABELS=doctypes.STATUS_LABELS,
         ROLE_LABELS=doctypes.ROLE_LABELS,
+        wants_fragment=wants_fragment,
     )

@@ -1,6 +1,7 @@
 """The document page's action forms, shared by the blueprints that act on it."""
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 
 from flask import abort, flash, make_response, redirect, url_for
@@ -170,6 +171,17 @@ def prepare_form(name: str, document: Document, form=None):
     return form
 
 
+def _separate_field_ids(action_forms: dict) -> None:
+    """Prefix with the action name the id of each field whose name another action
+    form on the page also uses, so that every label points into its own form."""
+    names = Counter(field.name for form in action_forms.values() for field in form)
+    for action, form in action_forms.items():
+        for field in form:
+            if names[field.name] > 1:
+                field.id = f"{action}-{field.name}"
+                field.label.field_id = field.id
+
+
 def document_context(
     document: Document, *, failed: str | None = None, failed_form=None
 ) -> dict:
@@ -186,6 +198,7 @@ def document_context(
             action_forms[transition.name] = failed_form
         else:
             action_forms[transition.name] = prepare_form(transition.name, document)
+    _separate_field_ids(action_forms)
     return {
         "document": document,
         "state_label": workflow.state_label(document),

@@ -18,7 +18,8 @@ def _filters_from_request() -> lists.Filters:
         urgency=args.get("urgency", ""),
         due=args.get("due", ""),
         sort=args.get("sort", "newest"),
-        page=int(page) if page.isdigit() else 1,
+        # isdecimal, unlike isdigit, rejects '²', which int() cannot read.
+        page=int(page) if page.isdecimal() and len(page) <= 9 else 1,
     )
 
 

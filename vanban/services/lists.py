@@ -8,9 +8,12 @@ from sqlalchemy import case, func, or_, select
 from vanban.models import Document, User
 from vanban.services import permissions
 from vanban.services.clock import local_today
+from vanban.services.doctypes import URGENCY_LABELS
 from vanban.services.text import nfc
 from vanban.services.workflow import INCOMING_STATES, OUTGOING_STATES
 
+# Urgency values a list can be filtered by, as they appear in the query string.
+URGENCY_FILTERS = {str(level) for level in URGENCY_LABELS}
 SORTS = {
     "newest": (Document.created_at.desc(), Document.id.desc()),
     "oldest": (Document.created_at.asc(), Document.id.asc()),
@@ -81,7 +84,7 @@ def list_documents(
         )
     if filters.state in states_for(scope):
         query = query.where(Document.state == filters.state)
-    if filters.urgency.isdigit():
+    if filters.urgency in URGENCY_FILTERS:
         query = query.where(Document.urgency == int(filters.urgency))
     today = local_today()
     if filters.due == "overdue":

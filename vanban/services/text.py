@@ -10,9 +10,12 @@ def nfc(value: str | None) -> str:
     """Return the text in NFC without NUL or other control characters, stripped."""
     if not value:
         return ""
-    value = unicodedata.normalize("NFC", value).translate(_LOOKALIKES)
-    kept = [ch for ch in value if ch in "\n\t" or unicodedata.category(ch) != "Cc"]
-    return "".join(kept).strip()
+    # Control characters go first: removing one after normalising could leave a
+    # base letter and a combining mark side by side, which is no longer NFC.
+    kept = "".join(
+        ch for ch in value if ch in "\n\t" or unicodedata.category(ch) != "Cc"
+    )
+    return unicodedata.normalize("NFC", kept.translate(_LOOKALIKES)).strip()
 
 
 def fold(value: str | None) -> str:
