@@ -16,7 +16,7 @@ WARD = "badinh"
 OTHER_WARD = "ngocha"
 CITY_USERS = ("thanhpho.vanthu", "tttt.vanthu", "tttt.huongdan")
 # role -> user name suffix of the demo account holding it in every ward
-SUFFIX_BY_ROLE = {role: suffix for suffix, role, _, _ in WARD_ACCOUNTS}
+SUFFIX_BY_ROLE = {role: suffix for suffix, role, *_ in WARD_ACCOUNTS}
 WARD_ROLES = tuple(SUFFIX_BY_ROLE)
 # The demo head and officer both work in this department.
 HANDLING_DEPARTMENT = "KT"

@@ -33,6 +33,9 @@ def create_app(
     )
     if production and app.config["SECRET_KEY"] == DEV_SECRET_KEY:
         raise RuntimeError("Set VANBAN_SECRET_KEY before running in production.")
+    if app.config["SESSION_COOKIE_SECURE"] is None:
+        # Production is served over HTTPS, so its session cookie never goes in clear.
+        app.config["SESSION_COOKIE_SECURE"] = production
 
     _configure_logging(app)
     db.init_app(app)

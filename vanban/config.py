@@ -21,6 +21,8 @@ class Defaults:
     MAX_FORM_MEMORY_SIZE = 2 * 1024 * 1024
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # None: secure cookies when VANBAN_ENV=production, plain ones otherwise.
+    SESSION_COOKIE_SECURE: bool | None = None
     PERMANENT_SESSION_LIFETIME = 8 * 3600
     WTF_CSRF_TIME_LIMIT = 8 * 3600
     WTF_CSRF_HEADERS = ["X-CSRFToken"]

@@ -158,7 +158,7 @@ def test_scenario01_in_browser(new_page, artifacts):
     expect_meta(page, "Số, ký hiệu", GUIDE_NUMBER)
     expect(recipient_row(page, WARD)).to_contain_text("01 – Đã đến")
     expect(page.locator("#timeline")).to_contain_text(
-        f"Vào sổ và phát hành — Văn thư Thành phố (demo): số {GUIDE_NUMBER}"
+        f"Vào sổ và phát hành — Nguyễn Thị K (Thành phố): số {GUIDE_NUMBER}"
     )
     shots.take(page, "city-issues-guide")
     log_out(page)
@@ -177,7 +177,7 @@ def test_scenario01_in_browser(new_page, artifacts):
     expect_state(page, "Đã vào sổ, chờ chuyển tham mưu")
     expect_meta(page, "Số đến", "1")
     expect(page.locator("#timeline")).to_contain_text(
-        "Vào sổ văn bản đến — Văn thư Phường Ba Đình (demo): số đến 1"
+        "Vào sổ văn bản đến — Nguyễn Thị A (Phường Ba Đình): số đến 1"
     )
     form = action_form(page, "forward")
     form.get_by_label("Ghi chú").fill("Kính chuyển Văn phòng tham mưu.")
@@ -198,7 +198,7 @@ def test_scenario01_in_browser(new_page, artifacts):
     expect_flash(page, "Đã trình đề xuất xử lý lên lãnh đạo.")
     expect_state(page, "Chờ lãnh đạo phân công")
     expect(page.locator("ul.notes")).to_contain_text(
-        "Đề xuất — Chuyên viên Văn phòng HĐND-UBND Phường Ba Đình (demo)"
+        "Đề xuất — Trần Văn B (Phường Ba Đình)"
     )
     shots.take(page, "advisor-proposes")
     log_out(page)
@@ -236,13 +236,13 @@ def test_scenario01_in_browser(new_page, artifacts):
     open_document(page, "Việc cần làm", GUIDE_SUBJECT)
     form = action_form(page, "assign")
     expect(form.get_by_label("Chuyên viên xử lý")).to_contain_text(
-        "Chuyên viên Phòng Kinh tế Phường Ba Đình (demo)"
+        "Hoàng Văn E (Phường Ba Đình)"
     )
     form.get_by_label("Ý kiến chỉ đạo").fill("Đề nghị xử lý ngay.")
     submit_action(page, "assign", "Giao chuyên viên xử lý")
     expect_flash(page, "Đã giao chuyên viên xử lý.")
     expect_state(page, "Chờ chuyên viên xử lý")
-    expect_meta(page, "Đang ở", "Chuyên viên Phòng Kinh tế Phường Ba Đình (demo)")
+    expect_meta(page, "Đang ở", "Hoàng Văn E (Phường Ba Đình)")
     shots.take(page, "head-assigns-officer")
     log_out(page)
 

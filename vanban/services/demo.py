@@ -29,15 +29,15 @@ WARD_DEPARTMENTS = (
     ("Phòng Kinh tế", "KT"),
     ("Phòng Văn hóa - Xã hội", "VHXH"),
 )
-# (user name suffix, role, department abbreviation, position)
+# (user name suffix, role, department abbreviation, position, placeholder name)
 WARD_ACCOUNTS = (
-    ("vanthu", "clerk", "VP", "Văn thư"),
-    ("thammuu", "advisor", "VP", "Chuyên viên Văn phòng HĐND-UBND"),
-    ("chutich", "leader", None, "Chủ tịch UBND"),
-    ("truongphong", "head", "KT", "Trưởng phòng Kinh tế"),
-    ("chuyenvien", "officer", "KT", "Chuyên viên Phòng Kinh tế"),
-    ("kiemsoat", "format_reviewer", "VP", "Kiểm soát văn bản"),
-    ("quantri", "admin", "VP", "Quản trị hệ thống"),
+    ("vanthu", "clerk", "VP", "Văn thư", "Nguyễn Thị A"),
+    ("thammuu", "advisor", "VP", "Chuyên viên Văn phòng HĐND-UBND", "Trần Văn B"),
+    ("chutich", "leader", None, "Chủ tịch UBND", "Lê Văn C"),
+    ("truongphong", "head", "KT", "Trưởng phòng Kinh tế", "Phạm Thị D"),
+    ("chuyenvien", "officer", "KT", "Chuyên viên Phòng Kinh tế", "Hoàng Văn E"),
+    ("kiemsoat", "format_reviewer", "VP", "Kiểm soát văn bản", "Vũ Thị G"),
+    ("quantri", "admin", "VP", "Quản trị hệ thống", "Đỗ Văn H"),
 )
 TRIAL_GUIDE = "thanhpho_kich-ban-thu-nghiem.pdf"
 TRIAL_GUIDE_SUBJECT = (
@@ -166,7 +166,7 @@ def seed(session) -> dict:
     city_clerk = _user(
         session,
         "thanhpho.vanthu",
-        "Văn thư Thành phố (demo)",
+        "Nguyễn Thị K (Thành phố)",
         city,
         city_office,
         ("clerk",),
@@ -175,7 +175,7 @@ def seed(session) -> dict:
     _user(
         session,
         "thanhpho.quantri",
-        "Quản trị Thành phố (demo)",
+        "Trần Văn L (Thành phố)",
         city,
         city_office,
         ("admin",),
@@ -184,7 +184,7 @@ def seed(session) -> dict:
     _user(
         session,
         "tttt.vanthu",
-        "Văn thư Trung tâm (demo)",
+        "Lê Thị M (Trung tâm)",
         center,
         center_office,
         ("clerk",),
@@ -193,7 +193,7 @@ def seed(session) -> dict:
     _user(
         session,
         "tttt.huongdan",
-        "Hướng dẫn thử nghiệm (demo)",
+        "Phạm Văn N (Trung tâm)",
         center,
         center_office,
         ("trainer",),
@@ -218,11 +218,11 @@ def seed(session) -> dict:
         }
         slug = ward_slug(ward_data["FullName"])
         short = ward_data["FullName"]
-        for suffix, role, department, position in WARD_ACCOUNTS:
+        for suffix, role, department, position, name in WARD_ACCOUNTS:
             _user(
                 session,
                 f"{slug}.{suffix}",
-                f"{position} {short} (demo)",
+                f"{name} ({short})",
                 ward,
                 departments.get(department),
                 (role,),
@@ -257,7 +257,7 @@ def _issue_trial_guide(session, clerk: User, wards: list[Organisation]) -> bool:
         type_name="Hướng dẫn",
         subject=TRIAL_GUIDE_SUBJECT,
         description="Kịch bản 01 và 02 thử nghiệm trao đổi văn bản điện tử.",
-        signer_name="Giám đốc Trung tâm (demo)",
+        signer_name="Hoàng Văn P",
         signer_position="Giám đốc",
         urgency=1,
         secrecy=0,
