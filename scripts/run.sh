@@ -8,4 +8,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install.sh
 .venv/bin/flask --app app init-db
 .venv/bin/flask --app app seed-demo
-VANBAN_SCHEDULER_ENABLED=true exec .venv/bin/flask --app app run --host 127.0.0.1 --port 5000
+VANBAN_SCHEDULER_ENABLED=true exec .venv/bin/flask --app app run --host 127.0.0.1 --port "${VANBAN_PORT:-5000}"

@@ -121,11 +121,17 @@ def database_url(databases):
 
 
 @pytest.fixture
-def app(database_url, tmp_path, databases):
+def app_config():
+    """Settings added to TEST_CONFIG; test modules override this to change them."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, tmp_path, databases, app_config):
     """An app on its own copy of the seeded database and its own files folder."""
     instance = tmp_path / "instance"
     shutil.copytree(databases.template_files, instance / "files")
-    application = make_app(database_url, instance)
+    application = make_app(database_url, instance, **app_config)
     with application.app_context():
         yield application
         db.session.remove()

@@ -7,6 +7,7 @@ from flask import Flask
 from flask_migrate import upgrade
 
 from vanban.exchange import cli as exchange_cli
+from vanban.exchange import hub_cli
 from vanban.extensions import db
 from vanban.services import demo, outbox
 
@@ -15,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 def register_commands(app: Flask) -> None:
     exchange_cli.register(app)
+    hub_cli.register(app)
 
     @app.cli.command("init-db")
     def init_db():

@@ -36,6 +36,10 @@ class Defaults:
     # Seconds between runs of the outbox delivery job; 0 disables the scheduler.
     OUTBOX_INTERVAL_SECONDS = 10
     SCHEDULER_ENABLED = False
+    # Serve the city hub's API (/api/edoc/v1) and its settings page here.
+    HUB_ENABLED = False
+    # Largest edXML package the hub accepts, in bytes.
+    HUB_MAX_PACKAGE_BYTES = 50 * 1024 * 1024
     TIMEZONE = "Asia/Ho_Chi_Minh"
 
 

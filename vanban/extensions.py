@@ -48,6 +48,9 @@ def _configure_sqlite(dbapi_connection, connection_record):
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    from vanban.services.folding import register_sqlite
+
+    register_sqlite(dbapi_connection)
 
 
 @event.listens_for(Engine, "begin")

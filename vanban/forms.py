@@ -157,7 +157,7 @@ class DraftForm(BaseForm):
     body_text = TextAreaField(
         "Nội dung dự thảo", validators=[Optional(), Length(max=100000)]
     )
-    files = MultipleFileField("Tệp dự thảo (DOCX, PDF)")
+    files = MultipleFileField("Tệp dự thảo")
 
 
 class ReviseForm(BaseForm):

@@ -22,7 +22,7 @@ from werkzeug.wsgi import LimitedStream
 
 from vanban.extensions import db, login_manager, sqlite_write_intent
 from vanban.models import User
-from vanban.services import ServiceError, doctypes
+from vanban.services import ServiceError, doctypes, files
 from vanban.services.clock import local
 
 logger = logging.getLogger(__name__)
@@ -296,4 +296,5 @@ def register_web(app: Flask) -> None:
         STATUS_LABELS=doctypes.STATUS_LABELS,
         ROLE_LABELS=doctypes.ROLE_LABELS,
         wants_fragment=wants_fragment,
+        upload_help=files.upload_help,
     )

@@ -253,7 +253,7 @@ def test_scenario01_in_browser(new_page, artifacts):
     form = action_form(page, "draft_reply")
     expect(form.get_by_label("Trích yếu")).to_have_value(REPLY_SUBJECT)
     form.get_by_label("Loại văn bản").select_option("Công văn")
-    form.get_by_label("Tệp dự thảo (DOCX, PDF)").set_input_files(REPLY_FILE)
+    form.get_by_label("Tệp dự thảo").set_input_files(REPLY_FILE)
     # The server responds to the new draft with HX-Redirect, so the browser
     # loads the draft's page.
     with page.expect_response(
@@ -297,7 +297,7 @@ def test_scenario01_in_browser(new_page, artifacts):
     for index in range(checkboxes.count()):
         checkboxes.nth(index).check()
     form.get_by_label("Đạt, trình lãnh đạo UBND").check()
-    submit_action(page, "format_pass", "Đạt thể thức, trình lãnh đạo")
+    submit_action(page, "format_pass", "Ghi kết quả kiểm tra")
     expect_flash(page, "Đã ghi kết quả kiểm tra thể thức.")
     expect_state(page, "Chờ lãnh đạo UBND phê duyệt")
     expect(page.locator("ul.notes")).to_contain_text("Kiểm soát thể thức: đồng ý")
@@ -323,7 +323,10 @@ def test_scenario01_in_browser(new_page, artifacts):
     open_document(page, "Việc cần làm", REPLY_SUBJECT)
     form = action_form(page, "issue")
     expect(form).to_contain_text(f"phải bắt đầu bằng “{TRIAL_SUBJECT}”")
-    expect(form.get_by_label("Trích yếu")).to_have_value(TRIAL_SUBJECT)
+    # The rule asks for a prefix, so the drafted subject follows it.
+    expect(form.get_by_label("Trích yếu")).to_have_value(
+        f"{TRIAL_SUBJECT} - {REPLY_SUBJECT}"
+    )
     recipients = form.locator("#field-recipients")
     expect(recipients.get_by_label(CITY)).to_be_checked()
     expect(recipients.get_by_label(CENTER)).to_be_checked()
@@ -364,7 +367,7 @@ def test_scenario01_in_browser(new_page, artifacts):
     # The ward clerk checks once more from the outgoing list that both city
     # units received the reply.
     log_in(page, "badinh.vanthu", WARD)
-    open_document(page, "Văn bản đi", TRIAL_SUBJECT)
+    open_document(page, "Văn bản đi", f"{TRIAL_SUBJECT} - {REPLY_SUBJECT}")
     expect_meta(page, "Số, ký hiệu", REPLY_NUMBER)
     expect(recipient_row(page, CITY)).to_contain_text("01 – Đã đến")
     expect(recipient_row(page, CENTER)).to_contain_text("01 – Đã đến")
@@ -400,6 +403,30 @@ def test_expired_session_action_shows_login_page(new_page, artifacts):
     expect(page.locator("#document h1")).to_contain_text(demo.TRIAL_GUIDE_SUBJECT)
     expect_state(page, "Chờ vào sổ")
     expect_meta(page, "Số đến", "Chưa vào sổ")
+
+
+def test_expired_session_keeps_typed_reason(new_page, artifacts):
+    page = new_page()
+    log_in(page, "badinh.vanthu", WARD)
+    open_document(page, "Văn bản đến", demo.TRIAL_GUIDE_SUBJECT)
+    document_url = page.url
+    reason = "Văn bản gửi nhầm đơn vị,\nđề nghị gửi lại."
+    form = action_form(page, "return")
+    form.get_by_label("Lý do trả lại").fill(reason)
+    page.context.clear_cookies(name="session")
+
+    form.get_by_role("button", name="Trả lại nơi gửi").click()
+    page.wait_for_url(re.compile(r"/login\?next=/documents/\d+$"))
+    page.get_by_label("Tên đăng nhập").fill("badinh.vanthu")
+    page.get_by_label("Mật khẩu").fill(demo.DEMO_PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_url(document_url)
+
+    restored = action_form(page, "return")
+    expect(restored.get_by_label("Lý do trả lại")).to_have_value(reason)
+    expect(restored.locator(".restored")).to_contain_text("Đã khôi phục nội dung")
+    expect_state(page, "Chờ vào sổ")
+    page.screenshot(path=artifacts / "session-expired-restored.png", full_page=True)
 
 
 def test_action_form_error_keeps_typed_text(new_page, artifacts):

@@ -6,12 +6,15 @@ from sqlalchemy import select
 
 from vanban.extensions import db
 from vanban.models import Recipient
+from vanban.services import trial
 from vanban.services.files import path_for
 
 from ..scenario import (
+    GUIDE,
     REPLY_FILE,
     city_issues_guide,
     handle_until_officer,
+    org,
     reload,
     reply_and_issue,
     user,
@@ -110,3 +113,85 @@ def test_clerk_returns_document_with_reason(login_as):
     assert statuses(outgoing_id) == {"UBND Phường Ba Đình": "02"}
     sender_view = login_as("thanhpho.vanthu").get(f"/documents/{outgoing_id}")
     assert "Gửi nhầm đơn vị" in sender_view.get_data(as_text=True)
+
+
+def test_revise_needs_a_change(login_as):
+    _, incoming_id = city_issues_guide(login_as)
+    handle_until_officer(login_as, incoming_id)
+    officer = login_as("badinh.chuyenvien")
+    response = officer.post(
+        f"/approval/{incoming_id}/reply",
+        {"type_name": "Công văn", "subject": "V/v trả lời", "body_text": "Nội dung."},
+    )
+    assert response.status_code == 303
+    draft_id = int(response.headers["Location"].rsplit("/", 1)[-1])
+
+    same = {"subject": "V/v trả lời", "body_text": "Nội dung.", "note": ""}
+    response = officer.post(f"/approval/{draft_id}/revise", same, htmx=True)
+    assert response.status_code == 422
+    assert "Dự thảo chưa có thay đổi" in response.get_data(as_text=True)
+
+    changed = {**same, "body_text": "Nội dung đã sửa."}
+    response = officer.post(f"/approval/{draft_id}/revise", changed)
+    assert response.status_code == 303
+    assert reload(draft_id).body_text == "Nội dung đã sửa."
+
+
+def test_text_only_reply_reaches_city_with_its_text(login_as):
+    _, incoming_id = city_issues_guide(login_as)
+    handle_until_officer(login_as, incoming_id)
+    officer = login_as("badinh.chuyenvien")
+    response = officer.post(
+        f"/approval/{incoming_id}/reply",
+        {"type_name": "Công văn", "subject": "V/v trả lời", "body_text": "Kính gửi."},
+    )
+    draft_id = int(response.headers["Location"].rsplit("/", 1)[-1])
+    assert officer.post(f"/approval/{draft_id}/submit", {}).status_code == 303
+    head = login_as("badinh.truongphong")
+    response = head.post(f"/approval/{draft_id}/initial", {"send_to": "leader"})
+    assert response.status_code == 303
+    leader = login_as("badinh.chutich")
+    assert leader.post(f"/approval/{draft_id}/approve", {}).status_code == 303
+    clerk = login_as("badinh.vanthu")
+    ward, city = org("Ba Đình"), org("UBND Thành phố")
+    response = clerk.post(
+        f"/registers/outgoing/{draft_id}/issue",
+        {
+            "subject": trial.required_subject(ward) + " - V/v trả lời",
+            "recipients": [str(city.id)],
+        },
+    )
+    assert response.status_code == 303
+
+    city_copy = reload(reload(draft_id).recipients[0].incoming_document_id)
+    assert city_copy.body_text == "Kính gửi."
+    page = login_as("thanhpho.vanthu").get(f"/documents/{city_copy.id}")
+    assert "Kính gửi." in page.get_data(as_text=True)
+
+
+def test_recipient_in_both_lists_is_rejected(login_as):
+    clerk = login_as("thanhpho.vanthu")
+    with open(GUIDE, "rb") as handle:
+        response = clerk.post(
+            "/documents/new",
+            {
+                "type_name": "Công văn",
+                "subject": "Thông báo",
+                "description": "",
+                "signer_position": "Giám đốc",
+                "signer_name": "Người ký",
+                "urgency": "0",
+                "secrecy": "0",
+                "files": (handle, GUIDE.name),
+            },
+            content_type="multipart/form-data",
+        )
+    document_id = int(response.headers["Location"].rsplit("/", 1)[-1])
+    ward = org("Ba Đình")
+    response = clerk.post(
+        f"/registers/outgoing/{document_id}/issue",
+        {"subject": "Thông báo", "recipients": [str(ward.id)], "info": [str(ward.id)]},
+    )
+    assert response.status_code == 422
+    assert "chỉ được chọn ở một danh sách" in response.get_data(as_text=True)
+    assert reload(document_id).state == "approved"

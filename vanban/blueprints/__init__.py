@@ -16,3 +16,10 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, home, documents, inbox, registers, annotation, approval):
         app.register_blueprint(module.bp)
+
+    # The city hub's API and settings exist only where this installation serves it.
+    if app.config.get("HUB_ENABLED"):
+        from vanban.blueprints import hub_admin, hub_api
+
+        app.register_blueprint(hub_api.bp)
+        app.register_blueprint(hub_admin.bp)

@@ -144,7 +144,9 @@ def prepare_form(name: str, document: Document, form=None):
                 [db.session.get(Organisation, i) for i in form.recipients.data],
             ):
                 if not trial.subject_matches(document.subject, document.organisation):
-                    form.subject.data = trial.required_subject(document.organisation)
+                    # The rule asks for a prefix; the drafted subject follows it.
+                    required = trial.required_subject(document.organisation)
+                    form.subject.data = f"{required} - {document.subject}"
         elif name == "revise":
             form.subject.data = document.subject
             form.body_text.data = document.body_text
@@ -215,6 +217,8 @@ def document_context(
         "replies": documents.replies(session, document),
         "checklist": drafts.FORMAT_CHECKLIST,
         "trial_subject": trial.required_subject(document.organisation),
+        "trial_rule_applies": document.organisation.kind == "ward"
+        and trial.is_active(session),
         "role_labels": ROLE_LABELS,
         "action_endpoints": ACTION_ENDPOINTS,
         "return_actions": RETURN_ACTIONS,
@@ -236,7 +240,8 @@ def commit_and_deliver() -> None:
     """Commit the action, then deliver what it queued in the outbox."""
     db.session.commit()
     try:
-        outbox.deliver_pending(db.session)
+        # Polling the hub is left to the scheduled job, off the user's request.
+        outbox.deliver_pending(db.session, poll=False)
         db.session.commit()
     except Exception:
         # The scheduled job retries; the user's action itself is already saved.

@@ -47,7 +47,9 @@ def login():
             else:
                 # A fresh session: nothing from before the login survives.
                 session.clear()
-                accounts.new_session_token(user)
+                # Other devices stay signed in; logout ends every session at once.
+                if not user.session_token:
+                    accounts.new_session_token(user)
                 audit.record(db.session, "login", user=user)
                 db.session.commit()
                 login_user(user)

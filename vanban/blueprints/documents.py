@@ -65,6 +65,9 @@ def download(attachment_id: int):
         conditional=True,
         etag=attachment.sha256,
     )
+    response.headers["Content-Disposition"] = files.content_disposition(
+        "inline" if inline else "attachment", attachment.original_name
+    )
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 

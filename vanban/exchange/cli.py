@@ -1,4 +1,4 @@
-"""Commands for edXML packages: `flask --app app exchange parse FILE`."""
+"""Commands for the exchange: `flask --app app exchange parse|connect|sync`."""
 
 import dataclasses
 import json
@@ -8,11 +8,19 @@ from pathlib import Path
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from sqlalchemy import select
 
+from vanban.exchange import connector
 from vanban.exchange.edxml import parse_package
 from vanban.exchange.packages import Attachment, EdocPackage, EdxmlError
+from vanban.extensions import db
+from vanban.models import ConnectorSettings, Organisation
+from vanban.services import ServiceError
 
-exchange = AppGroup("exchange", help="Read edXML packages (QCVN 102:2016/BTTTT).")
+exchange = AppGroup(
+    "exchange",
+    help="Read edXML packages (QCVN 102:2016/BTTTT) and connect to the city hub.",
+)
 
 
 @exchange.command("parse")
@@ -24,6 +32,131 @@ def parse_command(path: Path):
     except EdxmlError as exc:
         raise click.ClickException(f"{exc.user_message} Chi tiết: {exc}") from exc
     click.echo(json.dumps(package_to_json(package), ensure_ascii=False, indent=2))
+
+
+@exchange.command("connect")
+@click.option(
+    "--org",
+    "organisation_code",
+    required=True,
+    help="Code (OrganId) of the organisation hosted here, e.g. 000.00.00.H01.",
+)
+@click.option(
+    "--hub",
+    "hub_url",
+    required=True,
+    help="Base URL of the hub API; https://, or http:// to this machine only.",
+)
+@click.option(
+    "--token",
+    prompt=True,
+    hide_input=True,
+    envvar="VANBAN_HUB_TOKEN",
+    help="Token the hub issued to the organisation; prompted for when omitted.",
+)
+@click.option(
+    "--interval",
+    type=click.IntRange(min=10),
+    default=60,
+    show_default=True,
+    help="Seconds between two polls of the hub.",
+)
+def connect_command(organisation_code: str, hub_url: str, token: str, interval: int):
+    """Save the organisation's hub settings and test them by reading the directory."""
+    organisation = _organisation_by_code(organisation_code)
+    try:
+        settings = connector.save_settings(
+            db.session, organisation, hub_url, token, interval
+        )
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(
+        f"Đã lưu cấu hình kết nối của {organisation.name} ({organisation.code}) "
+        f"tới {settings.hub_url}, mã truy cập {settings.masked_token}, "
+        f"hỏi trục mỗi {interval} giây."
+    )
+
+    try:
+        report = connector.check_connection(db.session, settings)
+    except (connector.HubError, connector.HubUnavailable) as exc:
+        db.session.rollback()
+        settings = db.session.get(ConnectorSettings, settings.id)
+        settings.last_error = str(exc)[:2000]
+        db.session.commit()
+        raise click.ClickException(
+            f"Chưa kết nối được trục liên thông: {_hub_problem(exc)}"
+        ) from exc
+    click.echo(
+        f"Kết nối thành công. Danh bạ trục có {report.directory_entries} đơn vị: "
+        f"thêm {report.directory_created}, cập nhật tên {report.directory_updated}."
+    )
+
+
+@exchange.command("sync")
+@click.option(
+    "--org",
+    "organisation_code",
+    default=None,
+    help="Code of one organisation; by default every enabled connector runs.",
+)
+def sync_command(organisation_code: str | None):
+    """Push the outbox and poll the hub now, then print what moved."""
+    query = select(ConnectorSettings).where(ConnectorSettings.enabled)
+    if organisation_code is not None:
+        organisation = _organisation_by_code(organisation_code)
+        query = query.where(ConnectorSettings.organisation_id == organisation.id)
+    targets = [
+        (settings.id, settings.organisation.name, settings.organisation.code)
+        for settings in db.session.scalars(query.order_by(ConnectorSettings.id))
+    ]
+    if not targets:
+        raise click.ClickException(
+            "Chưa có đơn vị nào được bật kết nối trục liên thông. Dùng lệnh "
+            "`exchange connect` để cấu hình."
+        )
+
+    had_errors = False
+    for settings_id, name, code in targets:
+        report = connector.run_cycle(db.session, settings_id, poll=True)
+        if report is None:
+            click.echo(f"{name} ({code}): đang đồng bộ ở tiến trình khác, bỏ qua.")
+            continue
+        click.echo(f"{name} ({code}): {_describe(report)}")
+        for error in report.errors:
+            click.echo(f"  Lỗi: {error}", err=True)
+        had_errors = had_errors or bool(report.errors)
+    if had_errors:
+        raise click.ClickException("Đồng bộ xong nhưng có lỗi, xem chi tiết ở trên.")
+
+
+def _organisation_by_code(code: str) -> Organisation:
+    organisation = db.session.scalar(
+        select(Organisation).where(Organisation.code == code.strip())
+    )
+    if organisation is None:
+        raise click.ClickException(f"Không tìm thấy đơn vị có mã “{code}”.")
+    return organisation
+
+
+def _describe(report: connector.SyncReport) -> str:
+    return (
+        f"gửi đi {report.sent}, chờ gửi lại {report.retrying}, gửi lỗi "
+        f"{report.failed}; nhận {report.documents_received} văn bản (trùng "
+        f"{report.duplicates}), {report.statuses_applied} trạng thái (không rõ văn "
+        f"bản {report.statuses_unknown}); từ chối {report.rejected} gói tin."
+    )
+
+
+def _hub_problem(exc: Exception) -> str:
+    """Describe in Vietnamese why reading the hub's directory failed."""
+    status = getattr(exc, "status", None)
+    detail = getattr(exc, "detail", "")
+    if status is None:
+        return f"không kết nối được hoặc quá thời gian chờ ({exc})."
+    if status == 401:
+        return "trục từ chối mã truy cập (HTTP 401). Kiểm tra lại token."
+    return f"trục trả lời HTTP {status}" + (f": {detail}" if detail else ".")
 
 
 def register(app: Flask) -> None:

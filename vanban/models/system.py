@@ -2,12 +2,14 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vanban.extensions import db
 from vanban.models.types import UTCDateTime, utcnow
 from vanban.models.users import User
+
+OUTBOX_STATES = ("pending", "sent", "failed", "retrying")
 
 
 class AuditEvent(db.Model):
@@ -34,6 +36,7 @@ class OutboxMessage(db.Model):
     """A document or status waiting to leave its organisation."""
 
     __tablename__ = "outbox_messages"
+    __table_args__ = (CheckConstraint(f"state IN {OUTBOX_STATES}", name="state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(10))
@@ -47,7 +50,15 @@ class OutboxMessage(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Technical description of the last failure, in English for logs and admins.
     last_error: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    # When a retrying message may be sent again. None means at once.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The hub's identifier of the package, once it has accepted it.
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    # Why the hub rejected the package or why sending is delayed, shown to clerks.
+    error_detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class Setting(db.Model):

@@ -23,7 +23,7 @@ from vanban.services import (
     trial,
     workflow,
 )
-from vanban.services.clock import local, now
+from vanban.services.clock import local, local_today, now
 from vanban.services.doctypes import ABBREVIATIONS
 from vanban.services.documents import latest_version
 from vanban.services.files import StoredFile
@@ -168,7 +168,6 @@ def create_draft(
         reply_to_id=reply_to.id if reply_to else None,
         holder_id=user.id,
         author_id=user.id,
-        due_date=reply_to.due_date if reply_to else None,
     )
     session.add(draft)
     session.flush()
@@ -191,6 +190,16 @@ def revise(
     files: list[StoredFile],
 ) -> DraftVersion:
     workflow.require(user, draft, "revise")
+    unchanged = (
+        nfc(subject) == draft.subject
+        and nfc(body_text) == draft.body_text
+        and not files
+    )
+    if unchanged:
+        raise ServiceError(
+            "Dự thảo chưa có thay đổi: hãy sửa trích yếu, nội dung hoặc tải tệp mới.",
+            field="body_text",
+        )
     draft.subject = _clean_subject(subject)
     draft.body_text = nfc(body_text)
     version = _new_version(session, user, draft, draft.body_text, nfc(note), files)
@@ -396,6 +405,10 @@ def compose(
         raise workflow.Forbidden("Chỉ văn thư được nhập văn bản đi để phát hành.")
     type_name, abbreviation = _clean_type(type_name)
     subject = _clean_subject(subject)
+    if due_date is not None and due_date < local_today():
+        raise ServiceError(
+            "Hạn trả lời không được trước ngày hôm nay.", field="due_date"
+        )
     if not files:
         raise ServiceError("Hãy đính kèm tệp văn bản đã ký.", field="files")
     document = Document(
@@ -425,6 +438,11 @@ def _recipients(
     session, document: Document, recipient_ids: list[int], info_ids: set[int]
 ) -> list[Organisation]:
     """Load the chosen recipients, rejecting unknown, inactive or own ones."""
+    if info_ids.intersection(recipient_ids):
+        raise ServiceError(
+            "Một đơn vị chỉ được chọn ở một danh sách: để xử lý hoặc để biết.",
+            field="info",
+        )
     wanted = list(dict.fromkeys(recipient_ids + sorted(info_ids)))
     recipients = [session.get(Organisation, rid) for rid in wanted]
     valid = all(

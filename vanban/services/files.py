@@ -1,12 +1,15 @@
 """Attachment storage: content-addressed files with types decided from content."""
 
 import hashlib
+import io
 import logging
 import os
 import tempfile
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import filetype
 from flask import current_app
@@ -41,6 +44,33 @@ class StoredFile:
     size: int
     content_type: str
     original_name: str
+
+
+def size_label(size: int) -> str:
+    """Write a byte count as MB, or KB below one MB, the way users read sizes."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):g} MB"
+    return f"{max(size // 1024, 1)} KB"
+
+
+def upload_help() -> str:
+    limit = size_label(current_app.config["MAX_UPLOAD_BYTES"])
+    return f"Tối đa {limit} mỗi tệp. Nhận các định dạng: {ALLOWED_LABEL}."
+
+
+def content_disposition(kind: str, name: str) -> str:
+    """Build a Content-Disposition header with a readable ASCII fallback name.
+
+    Browsers that read RFC 6266 take the UTF-8 `filename*`; the fallback keeps
+    Vietnamese letters as their base letter (Đ as D) instead of dropping them.
+    """
+    decomposed = unicodedata.normalize("NFD", name.replace("Đ", "D").replace("đ", "d"))
+    fallback = "".join(
+        ch if ch.isascii() and ch.isprintable() and ch not in '"\\' else "_"
+        for ch in decomposed
+        if unicodedata.category(ch) != "Mn"
+    )
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def files_dir() -> Path:
@@ -106,6 +136,11 @@ def detect_type(path: Path) -> str | None:
     return kind.mime if kind else None
 
 
+def store_bytes(data: bytes, original_name: str | None) -> StoredFile:
+    """Save bytes received whole, such as an edXML attachment, as `store` does."""
+    return store(io.BytesIO(data), original_name)
+
+
 def store(stream, original_name: str | None) -> StoredFile:
     """Save an upload under its SHA-256; raise ServiceError for a bad file."""
     limit = current_app.config["MAX_UPLOAD_BYTES"]
@@ -120,8 +155,7 @@ def store(stream, original_name: str | None) -> StoredFile:
                 size += len(chunk)
                 if size > limit:
                     raise ServiceError(
-                        f"Tệp vượt quá dung lượng cho phép "
-                        f"({limit // (1024 * 1024)} MB)."
+                        f"Tệp vượt quá dung lượng cho phép ({size_label(limit)})."
                     )
                 digest.update(chunk)
                 out.write(chunk)

@@ -206,6 +206,12 @@ def assign_officer(
         session, document.organisation_id, officer_id, document.department_id
     )
     _check_deadline(deadline)
+    if deadline and document.due_date and deadline > document.due_date:
+        raise ServiceError(
+            "Hạn giao chuyên viên không được sau hạn lãnh đạo đã giao "
+            f"({document.due_date:%d/%m/%Y}).",
+            field="deadline",
+        )
     if text:
         session.add(
             Instruction(

@@ -9,7 +9,8 @@ from vanban.models import Document, User
 from vanban.services import permissions
 from vanban.services.clock import local_today
 from vanban.services.doctypes import URGENCY_LABELS
-from vanban.services.text import nfc
+from vanban.services.folding import folded
+from vanban.services.text import fold
 from vanban.services.workflow import INCOMING_STATES, OUTGOING_STATES
 
 # Urgency values a list can be filtered by, as they appear in the query string.
@@ -65,27 +66,28 @@ def states_for(scope: str) -> dict[str, str]:
     return {**INCOMING_STATES, **OUTGOING_STATES}
 
 
-def list_documents(
-    session, user: User, scope: str, filters: Filters, page_size: int, warning_days: int
-) -> Page:
-    """Return one page of the user's documents in a scope, filtered and sorted."""
-    base = select(Document).where(_scope_filter(user, scope))
-    query = base
-    text = nfc(filters.q)
-    if text:
-        pattern = f"%{text.lower()}%"
-        query = query.where(
-            or_(
-                func.lower(Document.subject).like(pattern),
-                func.lower(Document.notation).like(pattern),
-                func.lower(Document.organ_name).like(pattern),
-                Document.number == text,
-            )
-        )
+def _text_filter(text: str):
+    """Match the folded text in the subject, issuing body or number and symbol."""
+    needle = fold(text)
+    number_and_notation = (
+        func.coalesce(Document.number, "")
+        .concat("/")
+        .concat(func.coalesce(Document.notation, ""))
+    )
+    columns = (Document.subject, Document.organ_name, number_and_notation)
+    return or_(
+        *(folded(column).contains(needle, autoescape=True) for column in columns)
+    )
+
+
+def _apply_filters(query, scope: str, filters: Filters, warning_days: int):
+    if fold(filters.q):
+        query = query.where(_text_filter(filters.q))
     if filters.state in states_for(scope):
         query = query.where(Document.state == filters.state)
     if filters.urgency in URGENCY_FILTERS:
         query = query.where(Document.urgency == int(filters.urgency))
+
     today = local_today()
     if filters.due == "overdue":
         query = query.where(Document.due_date < today)
@@ -94,6 +96,16 @@ def list_documents(
             Document.due_date >= today,
             Document.due_date <= today + timedelta(days=warning_days),
         )
+    return query
+
+
+def list_documents(
+    session, user: User, scope: str, filters: Filters, page_size: int, warning_days: int
+) -> Page:
+    """Return one page of the user's documents in a scope, filtered and sorted."""
+    base = select(Document).where(_scope_filter(user, scope))
+    query = _apply_filters(base, scope, filters, warning_days)
+
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     pages = max(1, -(-total // page_size))
     filters.page = min(max(filters.page, 1), pages)
@@ -105,6 +117,7 @@ def list_documents(
             .limit(page_size)
         )
     )
+
     counts = _state_counts(session, base)
     return Page(items, total, filters.page, pages, filters, counts)
 

@@ -1,8 +1,9 @@
 """The one outbox: documents and statuses leave their organisation through it.
 
 Services add outbox rows in the same transaction as the change they report.
-`deliver_pending` moves them; in this version every organisation is hosted in
-the same installation, so delivery writes straight into the recipient's records.
+`deliver_pending` moves them. The messages of an organisation with an enabled
+hub connector go to the city hub (vanban.exchange.connector). The others are
+delivered inside this installation, straight into the recipient's records.
 """
 
 import logging
@@ -32,6 +33,7 @@ _COPIED_FIELDS = (
     "issued_date",
     "subject",
     "description",
+    "body_text",
     "signer_position",
     "signer_name",
     "urgency",
@@ -55,7 +57,11 @@ def queue_document(session, document: Document, recipient: Organisation) -> None
 
 def queue_status(session, incoming: Document, status_code: str, note: str = "") -> None:
     """Report a processing status of an incoming document back to its sender."""
-    if incoming.sender_organisation_id is None or incoming.source_document_id is None:
+    if incoming.sender_organisation_id is None:
+        return
+    # A document delivered here has a source document; one received from the
+    # hub has only the DocumentId that its status package must quote.
+    if incoming.source_document_id is None and not incoming.exchange_id:
         return
     session.add(
         OutboxMessage(
@@ -136,33 +142,67 @@ def _deliver_status(session, message: OutboxMessage) -> None:
             incoming.source_document_id,
         )
         return
-    reported_at = message.created_at
+    record_recipient_status(
+        session, recipient, message.status_code, message.note, message.created_at
+    )
+
+
+def record_recipient_status(
+    session, recipient: Recipient, status_code: str, note: str, reported_at
+) -> None:
+    """Add a reported status to the recipient's history and audit it.
+
+    The recipient row shows the latest status by report time, so a status
+    that arrives late does not replace a newer one.
+    """
     recipient.history.append(
-        RecipientStatus(
-            status_code=message.status_code, note=message.note, reported_at=reported_at
-        )
+        RecipientStatus(status_code=status_code, note=note, reported_at=reported_at)
     )
     if recipient.status_at is None or reported_at >= recipient.status_at:
-        recipient.status_code = message.status_code
+        recipient.status_code = status_code
         recipient.status_at = reported_at
-        recipient.status_note = message.note
+        recipient.status_note = note
     audit.record(
         session,
         "status_received",
         document=recipient.document,
         recipient=recipient.organisation.name,
-        status_code=message.status_code,
-        note=message.note,
+        status_code=status_code,
+        note=note,
     )
 
 
-def deliver_pending(session, limit: int = 500) -> int:
-    """Deliver queued messages, including the statuses that delivery queues."""
+def deliver_pending(session, limit: int = 500, poll: bool = True) -> int:
+    """Deliver queued messages, including the statuses that delivery queues.
+
+    Organisations with an enabled hub connector push their messages to the
+    hub and, with `poll` and once their poll interval has passed, poll it.
+    That path commits after each step, because a package must be stored
+    before its acknowledgement goes to the hub. So call it with no other
+    pending changes.
+    Return the number of messages delivered, sent or taken in.
+    """
+    # Imported here: the connector imports this module for its own statuses.
+    from vanban.exchange import connector
+
+    connected = connector.connected_organisation_ids(session)
+    delivered = _deliver_locally(session, limit, connected)
+    if connected:
+        delivered += connector.run_due(session, poll=poll).moved
+    return delivered
+
+
+def _deliver_locally(session, limit: int, connected: set[int]) -> int:
+    """Deliver the messages of organisations without a connector in this database."""
     delivered = 0
     while delivered < limit:
         query = (
             select(OutboxMessage)
-            .where(OutboxMessage.sent_at.is_(None))
+            .where(
+                OutboxMessage.sent_at.is_(None),
+                OutboxMessage.state.in_(("pending", "retrying")),
+                OutboxMessage.sender_organisation_id.not_in(connected),
+            )
             .order_by(OutboxMessage.id)
             .limit(50)
             .with_for_update(skip_locked=True)
@@ -177,6 +217,7 @@ def deliver_pending(session, limit: int = 500) -> int:
             else:
                 _deliver_status(session, message)
             message.sent_at = now()
+            message.state = "sent"
             delivered += 1
         session.flush()
     if delivered:

@@ -1,0 +1,723 @@
+"""The hub connector against the real hub API served over HTTP on 127.0.0.1.
+
+One installation plays every part, as a trainer's all-in-one installation
+does: its hub API is served by a real HTTP server in a thread, and the city
+and Ba Đình ward each reach it through their own connector settings. Faults
+(a 5xx, a lost response) are injected by a WSGI layer in front of the hub, and
+an unreachable or silent hub is a closed port or a socket that never responds.
+"""
+
+import contextvars
+import json
+import logging
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from vanban.exchange import build_status, connector, hub
+from vanban.exchange.packages import Organisation as PackageOrganisation
+from vanban.exchange.packages import ResponseFor, StatusPackage
+from vanban.extensions import db
+from vanban.jobs import deliver_outbox
+from vanban.models import (
+    ConnectorSettings,
+    Document,
+    Organisation,
+    OutboxMessage,
+    Recipient,
+)
+from vanban.models.hub import HubMessage
+from vanban.services import files
+from vanban.services.clock import now
+
+from ..scenario import GUIDE, fresh, handle_until_officer, org
+
+HUB_PATH = "/api/edoc/v1"
+# Short timeouts keep the timeout tests fast; the code caps them at 5 s and 30 s.
+TIMEOUT_SECONDS = 1.5
+
+
+@pytest.fixture
+def app_config():
+    """Serve the hub API, and give the connectors short timeouts."""
+    return {
+        "HUB_ENABLED": True,
+        "CONNECTOR_CONNECT_TIMEOUT": TIMEOUT_SECONDS,
+        "CONNECTOR_READ_TIMEOUT": TIMEOUT_SECONDS,
+    }
+
+
+class FaultInjector:
+    """WSGI layer that responds to chosen hub requests in place of the hub.
+
+    A fault `after` the hub lets the hub handle the request and then drops its
+    response, as a connection lost on the way back would.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.faults: list[tuple] = []
+        self.lock = threading.Lock()
+
+    def add(self, method, path_end, status, after=False, body=None):
+        """Respond to the next matching request with `status` and `body`.
+
+        Without `body` the response is a JSON error like the hub's.
+        """
+        with self.lock:
+            self.faults.append((method, path_end, status, after, body))
+
+    def _take(self, environ):
+        with self.lock:
+            for fault in self.faults:
+                method, path_end = fault[:2]
+                if environ["REQUEST_METHOD"] == method and environ[
+                    "PATH_INFO"
+                ].endswith(path_end):
+                    self.faults.remove(fault)
+                    return fault
+        return None
+
+    def __call__(self, environ, start_response):
+        fault = self._take(environ)
+        if fault is None:
+            return self.app(environ, start_response)
+        _, _, status, after, body = fault
+        if after:
+            response = self.app(environ, lambda *args, **kwargs: lambda data: None)
+            try:
+                b"".join(response)
+            finally:
+                getattr(response, "close", lambda: None)()
+        else:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            environ["wsgi.input"].read(length)
+        if body is None:
+            body = json.dumps({"error": "injected", "detail": "Lỗi thử nghiệm."})
+            body = body.encode()
+        start_response(f"{status} Injected", [("Content-Type", "application/json")])
+        return [body]
+
+
+@dataclass
+class Exchange:
+    """The served hub and the connectors of the city and of Ba Đình."""
+
+    url: str
+    faults: FaultInjector
+    tokens: dict[str, str]
+    city_id: int
+    ward_id: int
+    city_settings_id: int
+    ward_settings_id: int
+
+
+@pytest.fixture
+def hub_server(app):
+    """Serve the app, hub API included, on a free port; return URL and faults."""
+    faults = FaultInjector(app)
+    server = make_server("127.0.0.1", 0, faults, threaded=True)
+    # A fresh context keeps the test's app context and database session out
+    # of the server thread, as in a real server process.
+    thread = threading.Thread(
+        target=contextvars.Context().run,
+        args=(server.serve_forever,),
+        name="hub-server",
+        daemon=True,
+    )
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}{HUB_PATH}", faults
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def register_at_hub(session, organisation: Organisation, parent=None) -> str:
+    _, token = hub.add_organisation(
+        session,
+        organisation.code,
+        organisation.name,
+        parent.code if parent is not None else None,
+    )
+    return token
+
+
+@pytest.fixture
+def exchange(session, hub_server) -> Exchange:
+    """Register the city and Ba Đình at the hub and connect both to it.
+
+    Their polls are not due for an hour, so that only the runs a test starts
+    poll the hub, and every run pushes at once.
+    """
+    url, faults = hub_server
+    city, ward = org("UBND Thành phố"), org("Ba Đình")
+    tokens = {
+        city.code: register_at_hub(session, city),
+        ward.code: register_at_hub(session, ward, city),
+    }
+    settings_ids = {}
+    for organisation in (city, ward):
+        settings = connector.save_settings(
+            session, organisation, url, tokens[organisation.code], 3600
+        )
+        settings.last_poll_at = now()
+        settings.directory_refreshed_at = now()
+        session.flush()
+        settings_ids[organisation.id] = settings.id
+    session.commit()
+    return Exchange(
+        url=url,
+        faults=faults,
+        tokens=tokens,
+        city_id=city.id,
+        ward_id=ward.id,
+        city_settings_id=settings_ids[city.id],
+        ward_settings_id=settings_ids[ward.id],
+    )
+
+
+def city_issues(login_as, subject: str, recipients=("Ba Đình",)) -> int:
+    """Let the city clerk enter a document with the guide PDF and issue it."""
+    clerk = login_as("thanhpho.vanthu")
+    with open(GUIDE, "rb") as handle:
+        response = clerk.post(
+            "/documents/new",
+            {
+                "type_name": "Hướng dẫn",
+                "subject": subject,
+                "description": "",
+                "signer_position": "Giám đốc",
+                "signer_name": "Người ký (demo)",
+                "urgency": "1",
+                "secrecy": "0",
+                "files": (handle, GUIDE.name),
+            },
+            content_type="multipart/form-data",
+        )
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    outgoing_id = int(response.headers["Location"].rsplit("/", 1)[-1])
+    response = clerk.post(
+        f"/registers/outgoing/{outgoing_id}/issue",
+        {"subject": subject, "recipients": [str(org(n).id) for n in recipients]},
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    fresh()
+    return outgoing_id
+
+
+def outbox_rows(session, document_id: int, kind="document") -> list[OutboxMessage]:
+    fresh()
+    query = select(OutboxMessage).where(
+        OutboxMessage.document_id == document_id, OutboxMessage.kind == kind
+    )
+    return list(session.scalars(query.order_by(OutboxMessage.id)))
+
+
+def received_copies(session, organisation_id: int, outgoing_id: int) -> list[Document]:
+    fresh()
+    outgoing = session.get(Document, outgoing_id)
+    query = select(Document).where(
+        Document.organisation_id == organisation_id,
+        Document.direction == "incoming",
+        Document.exchange_id == outgoing.exchange_id,
+    )
+    return list(session.scalars(query))
+
+
+def recipient_row(session, outgoing_id: int, organisation_id: int) -> Recipient:
+    fresh()
+    return session.scalar(
+        select(Recipient).where(
+            Recipient.document_id == outgoing_id,
+            Recipient.organisation_id == organisation_id,
+        )
+    )
+
+
+def run(session, settings_id: int, poll=True) -> connector.SyncReport:
+    report = connector.run_cycle(session, settings_id, poll=poll)
+    assert report is not None
+    return report
+
+
+def set_hub_url(session, settings_id: int, url: str) -> None:
+    fresh()
+    session.get(ConnectorSettings, settings_id).hub_url = url
+    session.commit()
+
+
+def make_due(session, rows: list[OutboxMessage]) -> None:
+    for row in rows:
+        row.next_attempt_at = now() - timedelta(seconds=1)
+    session.commit()
+
+
+def client_of(exchange: Exchange, organisation_id: int) -> connector.HubClient:
+    code = db.session.get(Organisation, organisation_id).code
+    return connector.HubClient(
+        exchange.url, code, exchange.tokens[code], connector.ConnectorConfig()
+    )
+
+
+def free_port() -> int:
+    """Return a loopback port that nothing listens on, so connections are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def silent_hub():
+    """Listen on a loopback port, accept connections and never respond."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    connections, stop = [], threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            connections.append(connection)
+
+    thread = threading.Thread(target=accept, name="silent-hub", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}{HUB_PATH}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for connection in connections:
+            connection.close()
+        listener.close()
+
+
+# Push, poll and the statuses back.
+
+
+def test_push_poll_and_status_01(login_as, session, exchange):
+    outgoing_id = city_issues(login_as, "Kế hoạch trao đổi qua trục")
+
+    rows = outbox_rows(session, outgoing_id)
+    assert [row.state for row in rows] == ["sent"]
+    assert rows[0].message_id
+    assert rows[0].sent_at is not None
+    assert received_copies(session, exchange.ward_id, outgoing_id) == []
+
+    report = run(session, exchange.ward_settings_id)
+    assert report.documents_received == 1
+    assert report.sent == 1
+    assert report.errors == []
+    [incoming] = received_copies(session, exchange.ward_id, outgoing_id)
+    assert incoming.state == "arrived"
+    assert incoming.sender_organisation_id == exchange.city_id
+    assert incoming.subject == "Kế hoạch trao đổi qua trục"
+    [attachment] = incoming.attachments
+    assert files.path_for(attachment.sha256).read_bytes() == GUIDE.read_bytes()
+    [status] = outbox_rows(session, incoming.id, kind="status")
+    assert (status.status_code, status.state) == ("01", "sent")
+
+    report = run(session, exchange.city_settings_id)
+    assert report.statuses_applied == 1
+    recipient = recipient_row(session, outgoing_id, exchange.ward_id)
+    assert recipient.status_code == "01"
+    assert [h.status_code for h in recipient.history] == ["01"]
+    assert client_of(exchange, exchange.ward_id).pending("edoc", 10) == []
+    assert client_of(exchange, exchange.city_id).pending("status", 10) == []
+
+
+def test_statuses_03_to_06_applied(login_as, session, exchange):
+    outgoing_id = city_issues(login_as, "Văn bản xử lý đến cùng")
+    run(session, exchange.ward_settings_id)
+    [incoming] = received_copies(session, exchange.ward_id, outgoing_id)
+
+    handle_until_officer(login_as, incoming.id)
+    officer = login_as("badinh.chuyenvien")
+    assert officer.post(f"/inbox/{incoming.id}/start").status_code == 303
+    response = officer.post(f"/inbox/{incoming.id}/finish", {"note": "Đã xong."})
+    assert response.status_code == 303
+    statuses = outbox_rows(session, incoming.id, kind="status")
+    assert [s.status_code for s in statuses] == ["01", "03", "04", "05", "06"]
+    assert {s.state for s in statuses} == {"sent"}
+
+    report = run(session, exchange.city_settings_id)
+    assert report.statuses_applied == 5
+    recipient = recipient_row(session, outgoing_id, exchange.ward_id)
+    assert [h.status_code for h in recipient.history] == ["01", "03", "04", "05", "06"]
+    assert recipient.status_code == "06"
+    assert recipient.status_note == "Đã xong."
+
+
+def test_same_package_twice_stored_once(login_as, session, exchange):
+    outgoing_id = city_issues(login_as, "Gói tin nhận hai lần")
+    # The ward stores the package, but its acknowledgement never reaches the
+    # hub, so the hub delivers the package again at the next poll.
+    exchange.faults.add("POST", "/ack", 503)
+
+    first = run(session, exchange.ward_settings_id)
+    second = run(session, exchange.ward_settings_id)
+
+    assert first.documents_received == 1
+    assert first.errors
+    assert second.documents_received == 0
+    assert second.duplicates == 1
+    [incoming] = received_copies(session, exchange.ward_id, outgoing_id)
+    statuses = outbox_rows(session, incoming.id, kind="status")
+    assert [(s.status_code, s.state) for s in statuses] == [("01", "sent")]
+    assert client_of(exchange, exchange.ward_id).pending("edoc", 10) == []
+
+
+def test_status_before_push_response(login_as, session, exchange):
+    # The hub stores the city's package, but its response is lost.
+    exchange.faults.add("POST", "/messages", 502, after=True)
+    outgoing_id = city_issues(login_as, "Trạng thái về trước câu trả lời")
+    [row] = outbox_rows(session, outgoing_id)
+    assert row.state == "retrying"
+    assert row.message_id is None
+
+    run(session, exchange.ward_settings_id)
+    report = run(session, exchange.city_settings_id, poll=True)
+
+    assert report.statuses_applied == 1
+    assert recipient_row(session, outgoing_id, exchange.ward_id).status_code == "01"
+    make_due(session, outbox_rows(session, outgoing_id))
+    report = run(session, exchange.city_settings_id, poll=False)
+    assert report.sent == 1
+    [row] = outbox_rows(session, outgoing_id)
+    assert row.state == "sent"
+    assert row.message_id
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(HubMessage)
+            .where(HubMessage.message_type == "edoc")
+        )
+        == 1
+    )
+
+
+def test_unknown_document_status_acknowledged(session, exchange, caplog):
+    ward = session.get(Organisation, exchange.ward_id)
+    city = session.get(Organisation, exchange.city_id)
+    package = StatusPackage(
+        sender=PackageOrganisation(ward.code, ward.name),
+        response_for=ResponseFor(
+            organ_id=city.code, document_id=f"{city.code},2026/01/02,77/UBND-VP"
+        ),
+        status_code="03",
+        timestamp=now(),
+    )
+    client_of(exchange, exchange.ward_id).send("status", build_status(package))
+
+    with caplog.at_level(logging.WARNING, logger="vanban.exchange.connector"):
+        report = run(session, exchange.city_settings_id)
+
+    assert report.statuses_unknown == 1
+    assert report.statuses_applied == 0
+    assert "unknown document" in caplog.text
+    assert client_of(exchange, exchange.city_id).pending("status", 10) == []
+
+
+def test_unreadable_package_acknowledged_as_failed(session, exchange, caplog):
+    ward = session.get(Organisation, exchange.ward_id)
+    city = session.get(Organisation, exchange.city_id)
+    package = StatusPackage(
+        sender=PackageOrganisation(city.code, city.name),
+        response_for=ResponseFor(organ_id=ward.code, document_id="x,2026/01/02,1/A"),
+        status_code="03",
+        timestamp=now(),
+    )
+    city_client = client_of(exchange, exchange.city_id)
+    message_id = city_client.send("status", build_status(package))["message_id"]
+    # The hub checks what it accepts, so the package is broken on the way back.
+    exchange.faults.add("GET", f"/messages/{message_id}", 200, body=b"<edXML><a>")
+
+    with caplog.at_level(logging.WARNING, logger="vanban.exchange.connector"):
+        report = run(session, exchange.ward_settings_id)
+
+    assert report.rejected == 1
+    assert "cannot be read" in caplog.text
+    [delivery] = city_client.deliveries(message_id)
+    assert delivery["state"] == "pending"
+    assert delivery["attempts"] == 1
+    assert "XML" in delivery["last_error"]
+
+
+# The hub down, failing or silent.
+
+
+def test_hub_down_message_retried(login_as, session, exchange):
+    set_hub_url(session, exchange.city_settings_id, f"http://127.0.0.1:{free_port()}")
+
+    outgoing_id = city_issues(login_as, "Gửi khi trục không chạy")
+
+    [row] = outbox_rows(session, outgoing_id)
+    assert session.get(Document, outgoing_id).state == "issued"
+    assert row.state == "retrying"
+    assert row.attempts == 1
+    assert row.sent_at is None
+    assert now() + timedelta(seconds=20) < row.next_attempt_at
+    assert row.next_attempt_at <= now() + timedelta(seconds=30)
+    assert "gửi lại" in row.error_detail
+    assert row.last_error
+
+    set_hub_url(session, exchange.city_settings_id, exchange.url)
+    report = run(session, exchange.city_settings_id, poll=False)
+    assert report.sent == 0
+    make_due(session, outbox_rows(session, outgoing_id))
+    report = run(session, exchange.city_settings_id, poll=False)
+    assert report.sent == 1
+    run(session, exchange.ward_settings_id)
+    assert len(received_copies(session, exchange.ward_id, outgoing_id)) == 1
+
+
+def test_hub_500_then_sent_once(login_as, session, exchange):
+    exchange.faults.add("POST", "/messages", 500)
+
+    outgoing_id = city_issues(login_as, "Trục lỗi rồi chạy lại")
+    [row] = outbox_rows(session, outgoing_id)
+    assert row.state == "retrying"
+    assert "500" in row.last_error
+
+    make_due(session, [row])
+    report = run(session, exchange.city_settings_id, poll=False)
+
+    assert report.sent == 1
+    [row] = outbox_rows(session, outgoing_id)
+    assert (row.state, row.attempts) == ("sent", 2)
+    assert session.scalar(select(func.count()).select_from(HubMessage)) == 1
+    run(session, exchange.ward_settings_id)
+    assert len(received_copies(session, exchange.ward_id, outgoing_id)) == 1
+
+
+def test_silent_hub_times_out(login_as, session, exchange):
+    with silent_hub() as url:
+        set_hub_url(session, exchange.city_settings_id, url)
+        started = time.monotonic()
+        outgoing_id = city_issues(login_as, "Trục nhận kết nối mà không trả lời")
+        elapsed = time.monotonic() - started
+
+    [row] = outbox_rows(session, outgoing_id)
+    assert row.state == "retrying"
+    assert "timed out" in row.last_error
+    assert row.next_attempt_at is not None
+    # Issuing takes two requests; only the push waits for the read timeout.
+    assert elapsed < 4 * TIMEOUT_SECONDS + 5
+
+
+def test_hub_4xx_marks_failed(login_as, session, exchange):
+    unregistered = org("Ngọc Hà")
+
+    outgoing_id = city_issues(login_as, "Gửi đơn vị chưa có trên trục", ("Ngọc Hà",))
+
+    [row] = outbox_rows(session, outgoing_id)
+    assert row.state == "failed"
+    assert row.attempts == 1
+    assert row.next_attempt_at is None
+    assert unregistered.code in row.error_detail
+    assert row.error_detail.startswith("Trục liên thông từ chối gói tin")
+    assert "422" in row.last_error
+    report = run(session, exchange.city_settings_id, poll=False)
+    assert report.sent + report.failed == 0
+
+
+def test_wrong_token_retried(login_as, session, exchange):
+    fresh()
+    session.get(ConnectorSettings, exchange.city_settings_id).token = "sai-ma-truy-cap"
+    session.commit()
+
+    outgoing_id = city_issues(login_as, "Gửi với mã truy cập sai")
+
+    [row] = outbox_rows(session, outgoing_id)
+    assert row.state == "retrying"
+    assert "401" in row.last_error
+
+
+def test_retry_limit_marks_failed(login_as, session, exchange, app):
+    app.config["CONNECTOR_MAX_ATTEMPTS"] = 2
+    set_hub_url(session, exchange.city_settings_id, f"http://127.0.0.1:{free_port()}")
+    outgoing_id = city_issues(login_as, "Gửi mãi không được")
+
+    make_due(session, outbox_rows(session, outgoing_id))
+    report = run(session, exchange.city_settings_id, poll=False)
+
+    assert report.failed == 1
+    [row] = outbox_rows(session, outgoing_id)
+    assert (row.state, row.attempts) == ("failed", 2)
+    assert "Đã thử gửi 2 lần" in row.error_detail
+
+
+@pytest.mark.parametrize(
+    ("attempts", "seconds"),
+    [(1, 30), (2, 120), (3, 600), (4, 1800), (5, 3600), (12, 3600)],
+)
+def test_retry_delays_grow(attempts, seconds):
+    assert connector.retry_delay(attempts) == timedelta(seconds=seconds)
+
+
+def test_retry_after_lengthens_delay():
+    assert connector.retry_delay(1, retry_after=90) == timedelta(seconds=90)
+    assert connector.retry_delay(1, retry_after=99999) == timedelta(seconds=3600)
+
+
+def test_timeouts_capped(app):
+    app.config["CONNECTOR_CONNECT_TIMEOUT"] = 60
+    app.config["CONNECTOR_READ_TIMEOUT"] = 600
+
+    config = connector.ConnectorConfig.from_app()
+
+    assert config.connect_timeout == 5
+    assert config.read_timeout == 30
+
+
+# How the outbox chooses the transport.
+
+
+def test_job_polls_when_due(app, login_as, session, exchange):
+    outgoing_id = city_issues(login_as, "Nhận qua tác vụ định kỳ")
+    fresh()
+    session.get(ConnectorSettings, exchange.ward_settings_id).last_poll_at = None
+    session.commit()
+
+    moved = deliver_outbox(app)
+
+    assert moved >= 2
+    assert len(received_copies(session, exchange.ward_id, outgoing_id)) == 1
+    settings = session.get(ConnectorSettings, exchange.ward_settings_id)
+    assert settings.last_poll_at is not None
+    assert settings.lease_until is None
+    assert settings.last_sync_at is not None
+
+
+def test_disabled_connector_delivers_locally(login_as, session, exchange):
+    fresh()
+    for settings_id in (exchange.city_settings_id, exchange.ward_settings_id):
+        session.get(ConnectorSettings, settings_id).enabled = False
+    session.commit()
+
+    outgoing_id = city_issues(login_as, "Chuyển trong cùng hệ thống")
+
+    [row] = outbox_rows(session, outgoing_id)
+    assert (row.state, row.message_id) == ("sent", None)
+    [incoming] = received_copies(session, exchange.ward_id, outgoing_id)
+    assert incoming.source_document_id == outgoing_id
+    assert session.scalar(select(func.count()).select_from(HubMessage)) == 0
+
+
+def test_busy_connector_skipped(session, exchange):
+    fresh()
+    settings = session.get(ConnectorSettings, exchange.city_settings_id)
+    settings.lease_until = now() + timedelta(minutes=5)
+    session.commit()
+
+    assert connector.run_cycle(session, exchange.city_settings_id) is None
+
+
+# Commands.
+
+
+def test_connect_command(app, session, hub_server):
+    url, _ = hub_server
+    city = org("UBND Thành phố")
+    token = register_at_hub(session, city)
+    hub.add_organisation(session, "000.00.00.G22", "Bộ Nội vụ", city.code)
+    session.commit()
+
+    result = app.test_cli_runner().invoke(
+        args=[
+            "exchange",
+            "connect",
+            "--org",
+            city.code,
+            "--hub",
+            url,
+            "--token",
+            token,
+            "--interval",
+            "120",
+        ]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "Kết nối thành công" in result.output
+    assert "thêm 1" in result.output
+    assert token not in result.output
+    assert token[-4:] in result.output
+    fresh()
+    settings = session.scalar(
+        select(ConnectorSettings).where(ConnectorSettings.organisation_id == city.id)
+    )
+    assert settings.token == token
+    assert settings.hub_url == url
+    assert settings.poll_interval_seconds == 120
+    assert settings.enabled
+    assert settings.directory_refreshed_at is not None
+    added = session.scalar(
+        select(Organisation).where(Organisation.code == "000.00.00.G22")
+    )
+    assert added.name == "Bộ Nội vụ"
+    assert added.parent_id == city.id
+
+
+def test_connect_command_wrong_token(app, session, hub_server):
+    url, _ = hub_server
+    city = org("UBND Thành phố")
+    register_at_hub(session, city)
+    session.commit()
+
+    result = app.test_cli_runner().invoke(
+        args=["exchange", "connect", "--org", city.code, "--hub", url, "--token", "x"]
+    )
+
+    assert result.exit_code == 1
+    assert "401" in result.output
+    fresh()
+    settings = session.scalar(
+        select(ConnectorSettings).where(ConnectorSettings.organisation_id == city.id)
+    )
+    assert "401" in settings.last_error
+
+
+@pytest.mark.parametrize(
+    "url", ["http://hub.example.invalid/api/edoc/v1", "ftp://127.0.0.1/x", "hub"]
+)
+def test_connect_command_rejects_url(app, session, url):
+    city = org("UBND Thành phố")
+
+    result = app.test_cli_runner().invoke(
+        args=["exchange", "connect", "--org", city.code, "--hub", url, "--token", "t"]
+    )
+
+    assert result.exit_code == 1
+    assert "https://" in result.output
+    fresh()
+    assert session.scalar(select(func.count()).select_from(ConnectorSettings)) == 0
+
+
+def test_sync_command_prints_counts(app, login_as, session, exchange):
+    city_issues(login_as, "Đồng bộ bằng lệnh")
+    ward = session.get(Organisation, exchange.ward_id)
+
+    result = app.test_cli_runner().invoke(args=["exchange", "sync", "--org", ward.code])
+
+    assert result.exit_code == 0, result.output
+    assert f"{ward.name} ({ward.code})" in result.output
+    assert "nhận 1 văn bản" in result.output
+    assert "gửi đi 1" in result.output
+
+
+def test_sync_command_without_connectors(app):
+    result = app.test_cli_runner().invoke(args=["exchange", "sync"])
+
+    assert result.exit_code == 1
+    assert "exchange connect" in result.output

@@ -1,0 +1,991 @@
+"""The hub connector: push the outbox to the city hub and poll it for packages.
+
+A run works for one organisation hosted here. It claims the organisation's
+connector settings, so that one run at a time works for it across processes,
+then pushes due outbox messages, polls documents and statuses when its poll
+interval has passed, and releases the claim. No database transaction is open
+while it waits for the hub, and every step commits what it did, so a failed
+step leaves the earlier ones stored and the next run starts clean.
+"""
+
+import ipaddress
+import json
+import logging
+import time
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
+from urllib.parse import quote, urlsplit
+
+import requests
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from vanban.exchange import mapping
+from vanban.exchange.edxml import build_edoc, build_status, parse_package
+from vanban.exchange.packages import EdocPackage, EdxmlError, StatusPackage
+from vanban.models import ConnectorSettings, Document, Organisation, OutboxMessage
+from vanban.services import ServiceError
+from vanban.services.clock import local, now
+
+logger = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+# The exchange contract bounds every call: connect within 5 s, read within 30 s.
+MAX_CONNECT_TIMEOUT = 5.0
+MAX_READ_TIMEOUT = 30.0
+# Seconds before the first, second, third and fourth retry of a message, then
+# HOURLY_DELAY before each further one.
+RETRY_DELAYS = (30, 120, 600, 1800)
+HOURLY_DELAY = 3600
+# 4xx statuses after which a request is retried later instead of failed. 401
+# is among them because a wrong or expired token is the installation's setting
+# to fix, not a fault of the message, so the message waits for the fix.
+RETRY_STATUSES = {401, 408, 429}
+_JSON_LIMIT = 10 * MIB
+_REASON_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    """Connector limits, read from the app config with these defaults."""
+
+    connect_timeout: float = MAX_CONNECT_TIMEOUT
+    read_timeout: float = MAX_READ_TIMEOUT
+    # Failed tries of one message before it is marked failed for a clerk.
+    max_attempts: int = 30
+    # Largest package fetched from the hub, as the hub's default limit.
+    max_package_bytes: int = 50 * MIB
+    # Seconds a run may start new work; what is in progress then still ends.
+    run_seconds: float = 120.0
+    # Seconds one download may take in all, however slowly the bytes come.
+    transfer_seconds: float = 300.0
+    # Pending messages listed per poll; the hub allows at most 500.
+    batch_size: int = 100
+    directory_refresh_seconds: int = 24 * 3600
+
+    @classmethod
+    def from_app(cls) -> "ConnectorConfig":
+        config = current_app.config
+        return cls(
+            connect_timeout=min(
+                float(config.get("CONNECTOR_CONNECT_TIMEOUT", MAX_CONNECT_TIMEOUT)),
+                MAX_CONNECT_TIMEOUT,
+            ),
+            read_timeout=min(
+                float(config.get("CONNECTOR_READ_TIMEOUT", MAX_READ_TIMEOUT)),
+                MAX_READ_TIMEOUT,
+            ),
+            max_attempts=int(config.get("CONNECTOR_MAX_ATTEMPTS", cls.max_attempts)),
+            max_package_bytes=int(
+                config.get("CONNECTOR_MAX_PACKAGE_BYTES", cls.max_package_bytes)
+            ),
+            run_seconds=float(config.get("CONNECTOR_RUN_SECONDS", cls.run_seconds)),
+            transfer_seconds=float(
+                config.get("CONNECTOR_TRANSFER_SECONDS", cls.transfer_seconds)
+            ),
+            batch_size=min(
+                int(config.get("CONNECTOR_BATCH_SIZE", cls.batch_size)), 500
+            ),
+        )
+
+    @property
+    def lease(self) -> timedelta:
+        """Return how long a run's claim lasts: its whole time bound, with a margin."""
+        # The last item a run starts may download a package and acknowledge it.
+        calls = self.transfer_seconds + 3 * (self.connect_timeout + self.read_timeout)
+        return timedelta(seconds=self.run_seconds + calls + 60)
+
+
+class HubError(Exception):
+    """The hub rejected a request with a 4xx response that retrying cannot change."""
+
+    def __init__(self, message: str, status: int, error: str = "", detail: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+class PackageTooLarge(HubError):
+    """A package larger than the connector accepts."""
+
+
+class HubUnavailable(Exception):
+    """The hub could not be reached or asked to try again later.
+
+    `status` is None when no HTTP response came at all (refused connection,
+    timeout, broken stream), which means the hub is unreachable for now.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        detail: str = "",
+        retry_after: int | None = None,
+    ):
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class HubClient:
+    """HTTP calls of the exchange API for one organisation, each with timeouts."""
+
+    def __init__(
+        self, base_url: str, organ_id: str, token: str, config: ConnectorConfig
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.config = config
+        self.http = requests.Session()
+        self.http.headers.update(
+            {
+                "X-Organ-Id": organ_id,
+                "Authorization": f"Bearer {token}",
+                "User-Agent": "VanBan-connector/1",
+            }
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def send(self, kind: str, body: bytes) -> dict:
+        """Post a package and return the hub's response, which has its message_id."""
+        payload = self._json(
+            "POST",
+            "/messages",
+            data=body,
+            headers={"Content-Type": "application/xml", "X-Message-Type": kind},
+        )
+        message_id = payload.get("message_id") if isinstance(payload, dict) else None
+        if not isinstance(message_id, str) or not message_id:
+            # The hub may have stored the package, and sending it again is safe.
+            raise HubUnavailable("POST /messages returned no message_id")
+        return payload
+
+    def pending(self, kind: str, limit: int) -> list[dict]:
+        """List the deliveries of this kind waiting for this organisation."""
+        payload = self._json("GET", "/messages", params={"type": kind, "limit": limit})
+        messages = payload.get("messages") if isinstance(payload, dict) else None
+        if not isinstance(messages, list):
+            raise HubUnavailable("GET /messages returned no messages list")
+        return [
+            item
+            for item in messages
+            if isinstance(item, dict)
+            and isinstance(item.get("message_id"), str)
+            and item["message_id"]
+        ]
+
+    def fetch(self, message_id: str) -> bytes:
+        """Download one package, as the sender sent it."""
+        return self._call(
+            "GET", self._message_path(message_id), self.config.max_package_bytes
+        )
+
+    def ack(self, message_id: str, result: str, reason: str = "") -> None:
+        """Acknowledge a delivery as `done` or `fail` (with the reason)."""
+        body = {"result": result}
+        if result == "fail":
+            body["reason"] = reason[:_REASON_LENGTH]
+        self._json("POST", f"{self._message_path(message_id)}/ack", json=body)
+
+    def deliveries(self, message_id: str) -> list[dict]:
+        """Return how far each recipient's copy of a message sent from here got."""
+        payload = self._json("GET", f"{self._message_path(message_id)}/deliveries")
+        rows = payload.get("deliveries") if isinstance(payload, dict) else None
+        if not isinstance(rows, list):
+            raise HubUnavailable("GET deliveries returned no deliveries list")
+        return [row for row in rows if isinstance(row, dict)]
+
+    def organizations(self) -> list[dict]:
+        """Return the hub's directory of organisations."""
+        payload = self._json("GET", "/organizations")
+        entries = payload.get("organizations") if isinstance(payload, dict) else None
+        if not isinstance(entries, list):
+            raise HubUnavailable("GET /organizations returned no organizations list")
+        return [entry for entry in entries if isinstance(entry, dict)]
+
+    @staticmethod
+    def _message_path(message_id: str) -> str:
+        return f"/messages/{quote(message_id, safe='')}"
+
+    def _json(self, method: str, path: str, **kwargs):
+        body = self._call(method, path, _JSON_LIMIT, **kwargs)
+        try:
+            return json.loads(body or b"{}")
+        except ValueError as exc:
+            raise HubUnavailable(f"{method} {path} returned invalid JSON") from exc
+
+    def _call(self, method: str, path: str, limit: int, **kwargs) -> bytes:
+        """Make one request and return the body of a 2xx response.
+
+        Raise HubUnavailable for what may pass (no response, 5xx, 401, 408,
+        429, other unexpected statuses) and HubError for any other 4xx.
+        """
+        url = f"{self.base_url}{path}"
+        timeout = (self.config.connect_timeout, self.config.read_timeout)
+        try:
+            with self.http.request(
+                method,
+                url,
+                timeout=timeout,
+                stream=True,
+                allow_redirects=False,
+                **kwargs,
+            ) as response:
+                body = self._read(response, limit, f"{method} {path}")
+        except requests.Timeout as exc:
+            raise HubUnavailable(f"{method} {path} timed out: {exc}") from exc
+        except requests.RequestException as exc:
+            raise HubUnavailable(f"{method} {path} failed: {exc}") from exc
+
+        status = response.status_code
+        if 200 <= status < 300:
+            return body
+        error, detail = _error_fields(body)
+        message = f"{method} {path} returned HTTP {status} {error}: {detail}"
+        message = message.rstrip(": ")
+        if 400 <= status < 500 and status not in RETRY_STATUSES:
+            raise HubError(message, status, error, detail)
+        raise HubUnavailable(
+            message,
+            status=status,
+            detail=detail,
+            retry_after=_retry_after(response.headers.get("Retry-After")),
+        )
+
+    def _read(self, response, limit: int, call: str) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise PackageTooLarge(
+                f"{call} returned {declared} bytes, more than {limit}",
+                response.status_code,
+            )
+        started = time.monotonic()
+        chunks, size = [], 0
+        for chunk in response.iter_content(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise PackageTooLarge(
+                    f"{call} returned more than {limit} bytes", response.status_code
+                )
+            if time.monotonic() - started > self.config.transfer_seconds:
+                raise HubUnavailable(
+                    f"{call} took more than {self.config.transfer_seconds} s"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _error_fields(body: bytes) -> tuple[str, str]:
+    """Return the error code and detail of a JSON error body, if it is one."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return "", body[:300].decode("utf-8", "replace").strip()
+    if not isinstance(payload, dict):
+        return "", ""
+    return str(payload.get("error") or ""), str(payload.get("detail") or "")
+
+
+def _retry_after(value: str | None) -> int | None:
+    if value and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+@dataclass
+class SyncReport:
+    """Counts of the messages and packages that connector runs moved, and errors."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    documents_received: int = 0
+    duplicates: int = 0
+    statuses_applied: int = 0
+    statuses_unknown: int = 0
+    rejected: int = 0
+    directory_entries: int = 0
+    directory_created: int = 0
+    directory_updated: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def moved(self) -> int:
+        return self.sent + self.documents_received + self.statuses_applied
+
+    def add(self, other: "SyncReport") -> None:
+        for name in (item.name for item in fields(self)):
+            if name == "errors":
+                self.errors.extend(other.errors)
+            else:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class _Run:
+    """State of one run: the client, the time bound and the report."""
+
+    def __init__(self, session, settings: ConnectorSettings, config: ConnectorConfig):
+        self.session = session
+        self.config = config
+        self.organisation_id = settings.organisation_id
+        self.organisation_code = settings.organisation.code
+        self.client = HubClient(
+            settings.hub_url, self.organisation_code, settings.token, config
+        )
+        self.deadline = time.monotonic() + config.run_seconds
+        self.report = SyncReport()
+        # Set when the hub sent no response, so that later steps do not wait too.
+        self.unreachable = False
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def organisation(self) -> Organisation:
+        return self.session.get(Organisation, self.organisation_id)
+
+
+# Running: claim, steps, release.
+
+
+def connected_organisation_ids(session) -> set[int]:
+    """Return the organisations whose messages go through the hub."""
+    query = select(ConnectorSettings.organisation_id).where(ConnectorSettings.enabled)
+    return set(session.scalars(query))
+
+
+def run_due(session, poll: bool = True) -> SyncReport:
+    """Run the connector for each organisation with due messages or a due poll."""
+    total = SyncReport()
+    current = now()
+    rows = session.execute(
+        select(
+            ConnectorSettings.id,
+            ConnectorSettings.organisation_id,
+            ConnectorSettings.poll_interval_seconds,
+            ConnectorSettings.last_poll_at,
+        ).where(ConnectorSettings.enabled)
+    ).all()
+    for settings_id, organisation_id, interval, last_poll_at in rows:
+        poll_due = poll and _poll_due(last_poll_at, interval, current)
+        if poll_due or _has_due_messages(session, organisation_id, current):
+            report = run_cycle(session, settings_id, poll=poll_due)
+            if report is not None:
+                total.add(report)
+    return total
+
+
+def _poll_due(last_poll_at, interval: int, current) -> bool:
+    return last_poll_at is None or current - last_poll_at >= timedelta(seconds=interval)
+
+
+def _has_due_messages(session, organisation_id: int, current) -> bool:
+    query = _due_messages(organisation_id, current).with_only_columns(OutboxMessage.id)
+    return session.scalar(query.limit(1)) is not None
+
+
+def run_cycle(
+    session,
+    settings_id: int,
+    *,
+    poll: bool = True,
+    config: ConnectorConfig | None = None,
+) -> SyncReport | None:
+    """Run push and, with `poll`, both polls for one organisation now.
+
+    Return None when a run in another process or thread has claimed the
+    organisation, or when its connector is disabled.
+    """
+    config = config or ConnectorConfig.from_app()
+    started = now()
+    session.commit()
+    if not _claim(session, settings_id, started, config):
+        logger.debug("connector settings %s busy or disabled; run skipped", settings_id)
+        return None
+
+    run = None
+    try:
+        settings = session.get(ConnectorSettings, settings_id)
+        run = _Run(session, settings, config)
+        logger.debug("connector run for organisation %s started", run.organisation_id)
+        for step in _steps(settings, poll, started, config):
+            _run_step(run, step)
+        # The statuses 01 of documents just received go out in this run.
+        if run.report.documents_received:
+            _run_step(run, push)
+    finally:
+        if run is not None:
+            run.client.close()
+        _release(session, settings_id, run, started, polled=poll)
+    _log_report(run)
+    return run.report
+
+
+def _steps(settings: ConnectorSettings, poll: bool, started, config) -> list:
+    if not poll:
+        return [push]
+    refreshed_at = settings.directory_refreshed_at
+    directory_due = refreshed_at is None or started - refreshed_at >= timedelta(
+        seconds=config.directory_refresh_seconds
+    )
+    if directory_due:
+        return [push, _refresh_directory_step, poll_documents, poll_statuses]
+    return [push, poll_documents, poll_statuses]
+
+
+def _claim(session, settings_id: int, started, config: ConnectorConfig) -> bool:
+    result = session.execute(
+        update(ConnectorSettings)
+        .where(
+            ConnectorSettings.id == settings_id,
+            ConnectorSettings.enabled,
+            or_(
+                ConnectorSettings.lease_until.is_(None),
+                ConnectorSettings.lease_until < started,
+            ),
+        )
+        .values(lease_until=started + config.lease)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def _release(session, settings_id: int, run: _Run | None, started, polled) -> None:
+    session.rollback()
+    settings = session.get(ConnectorSettings, settings_id)
+    settings.lease_until = None
+    settings.last_sync_at = now()
+    if polled:
+        # Set even when the hub was unreachable, so that polls wait for the
+        # interval instead of delaying every request while the hub is down.
+        settings.last_poll_at = started
+    if run is None:
+        settings.last_error = "the run failed before it started"
+    else:
+        settings.last_error = "; ".join(run.report.errors)[:2000]
+    session.commit()
+
+
+def _run_step(run: _Run, step) -> None:
+    """Run one step; a failure is logged and recorded and the next step runs."""
+    if run.unreachable:
+        return
+    try:
+        step(run.session, run)
+    except HubUnavailable as exc:
+        run.session.rollback()
+        run.unreachable = exc.status is None
+        run.report.errors.append(str(exc))
+        logger.warning(
+            "connector %s for organisation %s: %s",
+            step.__name__,
+            run.organisation_id,
+            exc,
+        )
+    except HubError as exc:
+        run.session.rollback()
+        run.report.errors.append(str(exc))
+        logger.warning(
+            "connector %s for organisation %s rejected: %s",
+            step.__name__,
+            run.organisation_id,
+            exc,
+        )
+    except Exception as exc:
+        run.session.rollback()
+        run.report.errors.append(f"{step.__name__} failed: {exc}")
+        logger.exception(
+            "connector %s for organisation %s failed",
+            step.__name__,
+            run.organisation_id,
+        )
+
+
+def _log_report(run: _Run) -> None:
+    report = run.report
+    level = logging.INFO if report.moved or report.errors else logging.DEBUG
+    logger.log(
+        level,
+        "connector run for organisation %s ended: sent %d, retrying %d, failed %d, "
+        "received %d (repeated %d), statuses %d (unknown %d), rejected %d, "
+        "errors %d",
+        run.organisation_id,
+        report.sent,
+        report.retrying,
+        report.failed,
+        report.documents_received,
+        report.duplicates,
+        report.statuses_applied,
+        report.statuses_unknown,
+        report.rejected,
+        len(report.errors),
+    )
+
+
+# Push.
+
+
+def _due_messages(organisation_id: int, current):
+    return (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.sender_organisation_id == organisation_id,
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.state.in_(("pending", "retrying")),
+            or_(
+                OutboxMessage.next_attempt_at.is_(None),
+                OutboxMessage.next_attempt_at <= current,
+            ),
+        )
+        .order_by(OutboxMessage.id)
+    )
+
+
+def push(session, run: _Run) -> None:
+    """Post each due outbox message of the organisation to the hub.
+
+    A document goes out as one package addressed to all its recipients, and
+    the hub's response applies to the outbox rows of every recipient.
+    """
+    current = now()
+    messages = session.scalars(
+        _due_messages(run.organisation_id, current).limit(run.config.batch_size)
+    ).all()
+    units: dict[tuple, list[int]] = {}
+    for message in messages:
+        key = (
+            ("document", message.document_id)
+            if message.kind == "document"
+            else ("status", message.id)
+        )
+        units.setdefault(key, []).append(message.id)
+    session.commit()
+
+    for (kind, _), message_ids in units.items():
+        if run.out_of_time():
+            break
+        _push_unit(session, run, kind, message_ids)
+        if run.unreachable:
+            break
+
+
+def _push_unit(session, run: _Run, kind: str, message_ids: list[int]) -> None:
+    try:
+        body = _build(session, kind, message_ids[0])
+    except EdxmlError as exc:
+        logger.warning("outbox messages %s cannot be built: %s", message_ids, exc)
+        _mark_failed(session, run, message_ids, str(exc), exc.user_message)
+        return
+    # No transaction stays open while the hub is slow to respond.
+    session.commit()
+
+    try:
+        response = run.client.send("edoc" if kind == "document" else "status", body)
+    except HubError as exc:
+        logger.warning("hub rejected outbox messages %s: %s", message_ids, exc)
+        detail = exc.detail or exc.error or f"HTTP {exc.status}"
+        _mark_failed(
+            session,
+            run,
+            message_ids,
+            str(exc),
+            f"Trục liên thông từ chối gói tin: {detail}",
+        )
+        return
+    except HubUnavailable as exc:
+        logger.warning("outbox messages %s not sent: %s", message_ids, exc)
+        _mark_retrying(session, run, message_ids, exc)
+        run.unreachable = exc.status is None
+        return
+
+    message_id = response["message_id"]
+    sent_at = now()
+    for message in _messages(session, message_ids):
+        message.state = "sent"
+        message.sent_at = sent_at
+        message.message_id = message_id[:255]
+        message.attempts += 1
+        message.next_attempt_at = None
+        message.last_error = ""
+        message.error_detail = ""
+    session.commit()
+    run.report.sent += len(message_ids)
+    logger.info("outbox messages %s sent to the hub as %s", message_ids, message_id)
+
+
+def _build(session, kind: str, message_id: int) -> bytes:
+    message = session.get(OutboxMessage, message_id)
+    document = session.get(Document, message.document_id)
+    if kind == "document":
+        return build_edoc(mapping.document_package(session, document))
+    package = mapping.status_package(
+        document, message.status_code, message.note, message.created_at
+    )
+    return build_status(package)
+
+
+def _messages(session, message_ids: list[int]) -> list[OutboxMessage]:
+    query = select(OutboxMessage).where(OutboxMessage.id.in_(message_ids))
+    return list(session.scalars(query))
+
+
+def _mark_failed(
+    session, run: _Run, message_ids: list[int], error: str, detail: str
+) -> None:
+    for message in _messages(session, message_ids):
+        message.state = "failed"
+        message.attempts += 1
+        message.next_attempt_at = None
+        message.last_error = error[:2000]
+        message.error_detail = detail[:2000]
+    session.commit()
+    run.report.failed += len(message_ids)
+
+
+def _mark_retrying(
+    session, run: _Run, message_ids: list[int], exc: HubUnavailable
+) -> None:
+    current = now()
+    for message in _messages(session, message_ids):
+        message.attempts += 1
+        message.last_error = str(exc)[:2000]
+        if message.attempts >= run.config.max_attempts:
+            message.state = "failed"
+            message.next_attempt_at = None
+            message.error_detail = (
+                f"Đã thử gửi {message.attempts} lần nhưng không gửi được tới trục "
+                "liên thông. Đề nghị quản trị kiểm tra kết nối rồi gửi lại."
+            )
+            run.report.failed += 1
+            logger.warning(
+                "outbox message %s failed after %d attempts",
+                message.id,
+                message.attempts,
+            )
+            continue
+        delay = retry_delay(message.attempts, exc.retry_after)
+        message.state = "retrying"
+        message.next_attempt_at = current + delay
+        message.error_detail = (
+            "Chưa gửi được tới trục liên thông. Hệ thống sẽ tự gửi lại lúc "
+            f"{local(message.next_attempt_at):%H:%M %d/%m/%Y}."
+        )
+        run.report.retrying += 1
+    session.commit()
+
+
+def retry_delay(attempts: int, retry_after: int | None = None) -> timedelta:
+    """Return the wait before the next try after `attempts` failed tries.
+
+    A Retry-After from the hub lengthens the wait, up to an hour.
+    """
+    index = max(attempts, 1) - 1
+    seconds = RETRY_DELAYS[index] if index < len(RETRY_DELAYS) else HOURLY_DELAY
+    if retry_after is not None:
+        seconds = max(seconds, min(retry_after, HOURLY_DELAY))
+    return timedelta(seconds=seconds)
+
+
+# Polls.
+
+
+def _poll(session, run: _Run, message_type: str, take) -> None:
+    """Fetch each pending package of a type, hand it to `take` and acknowledge it."""
+    session.commit()
+    for item in run.client.pending(message_type, run.config.batch_size):
+        if run.out_of_time():
+            break
+        message_id = item["message_id"]
+        data = _fetch(run, message_id)
+        if data is None:
+            continue
+        outcome = take(session, run, message_id, data)
+        if outcome is not None:
+            _ack(run, message_id, outcome)
+
+
+def poll_documents(session, run: _Run) -> None:
+    """Take in the document packages waiting at the hub for the organisation."""
+    _poll(session, run, "edoc", _take_in_document)
+
+
+def poll_statuses(session, run: _Run) -> None:
+    """Apply the status packages waiting at the hub to the outgoing documents."""
+    _poll(session, run, "status", _apply_status)
+
+
+def _fetch(run: _Run, message_id: str) -> bytes | None:
+    """Download a package. One over the size limit is acknowledged as failed."""
+    try:
+        return run.client.fetch(message_id)
+    except PackageTooLarge as exc:
+        logger.warning("package %s rejected as too large: %s", message_id, exc)
+        limit = run.config.max_package_bytes // MIB
+        _ack(run, message_id, f"Gói tin lớn hơn {limit} MB nên không nhận được.")
+        run.report.rejected += 1
+    except HubError as exc:
+        logger.warning("package %s not fetched: %s", message_id, exc)
+        run.report.errors.append(str(exc))
+    return None
+
+
+def _ack(run: _Run, message_id: str, outcome: str) -> None:
+    """Send `done` when the outcome is "", else `fail` with it as the reason."""
+    try:
+        if outcome:
+            run.client.ack(message_id, "fail", outcome)
+        else:
+            run.client.ack(message_id, "done")
+    except HubError as exc:
+        logger.warning("acknowledgement of package %s rejected: %s", message_id, exc)
+        run.report.errors.append(str(exc))
+
+
+def _take_in_document(session, run: _Run, message_id: str, data: bytes) -> str | None:
+    """Store one document package; return "" when stored, else the reason.
+
+    Return None after an unexpected error, so that the package stays pending
+    at the hub and the next poll tries it again.
+    """
+    try:
+        package = parse_package(data)
+        if not isinstance(package, EdocPackage):
+            raise mapping.IntakeError(
+                "a status package was listed as a document",
+                "Gói tin là gói trạng thái, không phải gói văn bản.",
+            )
+        for warning in package.warnings:
+            logger.info("package %s: %s", message_id, warning)
+        received = mapping.receive_document(
+            session, run.organisation(), package, message_id
+        )
+        session.commit()
+    except EdxmlError as exc:
+        session.rollback()
+        logger.warning("package %s cannot be read: %s", message_id, exc)
+        run.report.rejected += 1
+        return exc.user_message
+    except mapping.IntakeError as exc:
+        session.rollback()
+        logger.warning("package %s not taken in: %s", message_id, exc)
+        run.report.rejected += 1
+        return exc.reason
+    except Exception:
+        session.rollback()
+        logger.exception("package %s not taken in; the next poll retries", message_id)
+        run.report.errors.append(f"package {message_id} not taken in")
+        return None
+    if received.created:
+        run.report.documents_received += 1
+    else:
+        run.report.duplicates += 1
+    return ""
+
+
+def _apply_status(session, run: _Run, message_id: str, data: bytes) -> str | None:
+    """Apply one status package; return "" when done, else the reason.
+
+    A status for a document this organisation did not send is acknowledged
+    as done and logged, so that it does not come back at every poll.
+    """
+    try:
+        package = parse_package(data)
+        if not isinstance(package, StatusPackage):
+            raise mapping.IntakeError(
+                "a document package was listed as a status",
+                "Gói tin là gói văn bản, không phải gói trạng thái.",
+            )
+        recipient = mapping.apply_status(session, run.organisation(), package)
+        session.commit()
+    except EdxmlError as exc:
+        session.rollback()
+        logger.warning("status package %s cannot be read: %s", message_id, exc)
+        run.report.rejected += 1
+        return exc.user_message
+    except mapping.IntakeError as exc:
+        session.rollback()
+        logger.warning("status package %s not applied: %s", message_id, exc)
+        run.report.rejected += 1
+        return exc.reason
+    except Exception:
+        session.rollback()
+        logger.exception(
+            "status package %s not applied; the next poll retries", message_id
+        )
+        run.report.errors.append(f"status package {message_id} not applied")
+        return None
+    if recipient is None:
+        logger.warning(
+            "status %s from %s for unknown document %s acknowledged and dropped",
+            package.status_code,
+            package.sender.organ_id,
+            package.response_for.document_id,
+        )
+        run.report.statuses_unknown += 1
+    else:
+        run.report.statuses_applied += 1
+    return ""
+
+
+# Directory.
+
+
+def _refresh_directory_step(session, run: _Run) -> None:
+    refresh_directory(session, run.client, run.report)
+    settings = session.scalar(
+        select(ConnectorSettings).where(
+            ConnectorSettings.organisation_id == run.organisation_id
+        )
+    )
+    settings.directory_refreshed_at = now()
+    session.commit()
+
+
+def refresh_directory(session, client: HubClient, report: SyncReport) -> None:
+    """Add and update organisations from the hub's directory, counting in `report`.
+
+    Organisations missing from the directory are kept as they are.
+    """
+    session.commit()
+    entries = client.organizations()
+    parents = {}
+    for entry in entries:
+        code = entry.get("organ_id")
+        name = entry.get("name")
+        if not isinstance(code, str) or not code or len(code) > 32:
+            logger.warning("directory entry with organ_id %r skipped", code)
+            continue
+        name = name if isinstance(name, str) and name else code
+        organisation = session.scalar(
+            select(Organisation).where(Organisation.code == code)
+        )
+        if organisation is None:
+            session.add(mapping.new_organisation(code, name))
+            report.directory_created += 1
+        elif organisation.name != name[:255]:
+            organisation.name = name[:255]
+            report.directory_updated += 1
+        parents[code] = entry.get("parent_id")
+    session.flush()
+
+    by_code = {
+        organisation.code: organisation
+        for organisation in session.scalars(
+            select(Organisation).where(Organisation.code.in_(list(parents)))
+        )
+    }
+    for code, parent_code in parents.items():
+        organisation = by_code[code]
+        parent = by_code.get(parent_code) if isinstance(parent_code, str) else None
+        if parent is None and parent_code:
+            parent = session.scalar(
+                select(Organisation).where(Organisation.code == parent_code)
+            )
+        parent_id = (
+            parent.id if parent is not None and parent is not organisation else None
+        )
+        if organisation.parent_id != parent_id:
+            organisation.parent_id = parent_id
+    session.commit()
+    report.directory_entries += len(entries)
+    logger.info(
+        "directory refreshed: %d entries, %d added, %d renamed",
+        len(entries),
+        report.directory_created,
+        report.directory_updated,
+    )
+
+
+# Settings.
+
+
+def check_hub_url(url: str) -> str:
+    """Return the URL if it may carry tokens, else raise ServiceError.
+
+    HTTPS is required, except plain HTTP to this machine (tests, a trainer's
+    installation serving its own hub).
+    """
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return url.rstrip("/")
+    if parts.scheme == "http" and _is_loopback(parts.hostname):
+        return url.rstrip("/")
+    raise ServiceError(
+        f"Địa chỉ trục liên thông “{url}” không hợp lệ: phải dùng https:// "
+        "(chỉ được dùng http:// với máy này, 127.0.0.1 hoặc localhost)."
+    )
+
+
+def _is_loopback(hostname: str | None) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname or "").is_loopback
+    except ValueError:
+        return False
+
+
+def save_settings(
+    session,
+    organisation: Organisation,
+    hub_url: str,
+    token: str,
+    poll_interval_seconds: int = 60,
+) -> ConnectorSettings:
+    """Create or replace the organisation's connector settings and enable them."""
+    hub_url = check_hub_url(hub_url)
+    token = token.strip()
+    if not token:
+        raise ServiceError("Vui lòng nhập mã truy cập (token) do trục liên thông cấp.")
+    # The token travels in an HTTP header, which carries printable ASCII only.
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        raise ServiceError(
+            "Mã truy cập (token) chỉ gồm chữ cái, chữ số và ký hiệu ASCII, "
+            "không có dấu cách."
+        )
+    settings = session.scalar(
+        select(ConnectorSettings).where(
+            ConnectorSettings.organisation_id == organisation.id
+        )
+    )
+    if settings is None:
+        settings = ConnectorSettings(organisation_id=organisation.id)
+        session.add(settings)
+    settings.hub_url = hub_url
+    settings.token = token
+    settings.poll_interval_seconds = poll_interval_seconds
+    settings.enabled = True
+    settings.last_error = ""
+    session.flush()
+    logger.info(
+        "connector settings of organisation %s saved for %s",
+        organisation.id,
+        hub_url,
+    )
+    return settings
+
+
+def check_connection(session, settings: ConnectorSettings) -> SyncReport:
+    """Read the hub's directory with the settings and store it locally.
+
+    Raise HubError or HubUnavailable when the hub does not return it.
+    """
+    config = ConnectorConfig.from_app()
+    client = HubClient(
+        settings.hub_url, settings.organisation.code, settings.token, config
+    )
+    settings_id = settings.id
+    report = SyncReport()
+    try:
+        refresh_directory(session, client, report)
+    finally:
+        client.close()
+    settings = session.get(ConnectorSettings, settings_id)
+    settings.directory_refreshed_at = now()
+    session.commit()
+    return report
