@@ -45,6 +45,61 @@ def test_init_db_and_seed_demo_on_empty_database(tmp_path):
         db.engine.dispose()
 
 
+def test_seed_demo_one_side_each(tmp_path):
+    city_app = make_app(f"sqlite:///{tmp_path / 'city.sqlite'}", tmp_path / "city")
+    ward_app = make_app(f"sqlite:///{tmp_path / 'ward.sqlite'}", tmp_path / "ward")
+    city_runner = city_app.test_cli_runner()
+    ward_runner = ward_app.test_cli_runner()
+    for runner in (city_runner, ward_runner):
+        result = runner.invoke(args=["init-db"])
+        assert result.exit_code == 0, result.output
+
+    result = city_runner.invoke(args=["seed-demo", "--only", "city"])
+    assert result.exit_code == 0, result.output
+    result = ward_runner.invoke(
+        args=["seed-demo", "--only", "wards", "--ward", "badinh", "--ward", "ngocha"]
+    )
+    assert result.exit_code == 0, result.output
+
+    with city_app.app_context():
+        counts = row_counts()
+        assert counts["Organisation"] == 2
+        assert counts["User"] == 4
+        assert counts["Document"] == 0
+        db.session.remove()
+        db.engine.dispose()
+    with ward_app.app_context():
+        counts = row_counts()
+        # The city's two units are there to be addressed, without accounts.
+        assert counts["Organisation"] == 4
+        assert counts["User"] == 2 * len(demo.WARD_ACCOUNTS)
+        assert counts["Document"] == 0
+        kinds = db.session.scalars(
+            select(Organisation.kind).order_by(Organisation.id)
+        ).all()
+        assert kinds == ["city", "center", "ward", "ward"]
+        users = db.session.scalars(select(User.username)).all()
+        assert {name.split(".")[0] for name in users} == {"badinh", "ngocha"}
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_seed_demo_unknown_ward_rejected(tmp_path):
+    app = make_app(f"sqlite:///{tmp_path / 'fresh.sqlite'}", tmp_path / "instance")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+
+    result = runner.invoke(args=["seed-demo", "--only", "wards", "--ward", "hanoi"])
+
+    assert result.exit_code == 2
+    assert "hanoi" in result.output
+    assert "badinh" in result.output
+    with app.app_context():
+        assert row_counts()["Organisation"] == 0
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_seed_demo_twice_changes_nothing(app):
     before = row_counts()
     result = app.test_cli_runner().invoke(args=["seed-demo"])

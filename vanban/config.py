@@ -35,6 +35,9 @@ class Defaults:
     DEADLINE_WARNING_DAYS = 2
     # Seconds between runs of the outbox delivery job; 0 disables the scheduler.
     OUTBOX_INTERVAL_SECONDS = 10
+    # Run the jobs in a thread of each process that creates the app, as the
+    # run script does. The first process to lock instance/scheduler.lock runs
+    # them. In production leave it off and run `flask --app app scheduler`.
     SCHEDULER_ENABLED = False
     # Serve the city hub's API (/api/edoc/v1) and its settings page here.
     HUB_ENABLED = False

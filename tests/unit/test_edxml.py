@@ -3,6 +3,7 @@
 import base64
 import io
 import json
+import random
 import re
 import struct
 import time
@@ -653,13 +654,34 @@ def test_several_entry_zip_kept_as_file():
     assert parsed.attachments[0].data == docx_like
 
 
-def test_text_node_over_libxml2_limit_rejected():
-    data = with_payload(b"abc").replace(b"YWJj", b"A" * 10_000_004)
+def a_large_package(size: int) -> tuple[bytes, bytes]:
+    """Build a package with one incompressible attachment; return it and the bytes."""
+    data = random.Random(size).randbytes(size)
+    attachment = Attachment("Bản scan.pdf", "application/pdf", data)
+    return build_edoc(a_package(attachments=[attachment]), now=NOW), data
+
+
+def test_ten_megabyte_attachment_round_trips():
+    package, data = a_large_package(10 * MIB)
+    # The zipped attachment in base64 is one text node of about 14 million
+    # characters, over libxml2's limit of 10,000,000 without huge_tree.
+    assert len(package) > 13_000_000
+
+    parsed = parse_edoc(package)
+
+    [attachment] = parsed.attachments
+    assert attachment.name == "Bản scan.pdf"
+    assert attachment.data == data
+
+
+def test_attachment_over_configured_limit_rejected():
+    package, _ = a_large_package(10 * MIB)
 
     with pytest.raises(EdxmlError) as caught:
-        parse_package(data)
+        parse_package(package, ZipLimits(max_total_size=8 * MIB))
 
-    assert "10,000,000" in str(caught.value)
+    assert f"exceed {8 * MIB} bytes" in str(caught.value)
+    assert "Bản scan.pdf" in str(caught.value)
 
 
 def test_parser_takes_bytes_only():

@@ -9,12 +9,22 @@ def register_blueprints(app: Flask) -> None:
         approval,
         auth,
         documents,
+        exchange,
         home,
         inbox,
         registers,
     )
 
-    for module in (auth, home, documents, inbox, registers, annotation, approval):
+    for module in (
+        auth,
+        home,
+        documents,
+        inbox,
+        registers,
+        annotation,
+        approval,
+        exchange,
+    ):
         app.register_blueprint(module.bp)
 
     # The city hub's API and settings exist only where this installation serves it.

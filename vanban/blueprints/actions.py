@@ -10,7 +10,14 @@ from sqlalchemy import select
 
 from vanban import forms
 from vanban.extensions import db
-from vanban.models import Department, Document, Organisation, User, UserRole
+from vanban.models import (
+    Department,
+    Document,
+    Organisation,
+    OutboxMessage,
+    User,
+    UserRole,
+)
 from vanban.services import (
     ServiceError,
     documents,
@@ -184,6 +191,21 @@ def _separate_field_ids(action_forms: dict) -> None:
                 field.label.field_id = field.id
 
 
+def _deliveries(document: Document) -> dict[int, OutboxMessage]:
+    """Return the document's latest outbox message for each recipient organisation."""
+    if document.direction != "outgoing":
+        return {}
+    messages = db.session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.document_id == document.id,
+            OutboxMessage.kind == "document",
+        )
+        .order_by(OutboxMessage.id)
+    )
+    return {message.recipient_organisation_id: message for message in messages}
+
+
 def document_context(
     document: Document, *, failed: str | None = None, failed_form=None
 ) -> dict:
@@ -224,6 +246,7 @@ def document_context(
         "return_actions": RETURN_ACTIONS,
         "action_labels": workflow.ACTION_LABELS,
         "final_statuses": ("02", "06"),
+        "deliveries": _deliveries(document),
     }
 
 

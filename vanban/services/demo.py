@@ -1,6 +1,7 @@
 """Demo data: the city's two units and five real wards of Hà Nội, with accounts."""
 
 import logging
+from collections.abc import Collection
 from datetime import timedelta
 from importlib import resources
 
@@ -139,8 +140,49 @@ def _user(
     return user
 
 
-def seed(session) -> dict:
-    """Load the demo data; a second run finds everything in place and adds nothing."""
+# The parts `seed` can load: everything, or only one side of a two-installation
+# trial, where the city's installation and the wards' installation exchange
+# documents through the city hub.
+SEED_PARTS = ("all", "city", "wards")
+
+
+def seed(session, only: str = "all", ward_slugs: Collection[str] = ()) -> dict:
+    """Load the demo data; a second run finds everything in place and adds nothing.
+
+    `only="city"` loads the city's two units and their accounts, and no wards.
+    `only="wards"` loads the wards and their accounts, with the city's two
+    units as organisations without accounts, so that wards can address them.
+    `ward_slugs` (such as "badinh") limits the wards to those named. The trial
+    guide is issued only when everything is loaded.
+    """
+    if only not in SEED_PARTS:
+        raise ValueError(f"only must be one of {SEED_PARTS}, not {only!r}")
+    unknown = set(ward_slugs) - set(demo_ward_slugs())
+    if unknown:
+        raise ValueError(
+            f"unknown demo wards {sorted(unknown)}; choose from {demo_ward_slugs()}"
+        )
+    city, center, city_clerk = _seed_city(session, with_accounts=only != "wards")
+    wards = []
+    if only != "city":
+        wards = _seed_wards(session, city, ward_slugs)
+    if trial.window(session) is None:
+        today = local_today()
+        trial.set_window(session, today, today + timedelta(days=180))
+    session.flush()
+    issued = False
+    if only == "all":
+        issued = _issue_trial_guide(session, city_clerk, wards)
+    session.commit()
+    outbox.deliver_pending(session)
+    session.commit()
+    return {"organisations": 2 + len(wards), "trial_guide_issued": issued}
+
+
+def _seed_city(
+    session, with_accounts: bool
+) -> tuple[Organisation, Organisation, User | None]:
+    """Load the city and its Center; return them and the city clerk, if loaded."""
     province = units.find_province(PROVINCE_CODE)
     city_name = province["FullName"]
     # NOTE: electronic identifiers (mã định danh) come from the city's directory,
@@ -161,6 +203,9 @@ def seed(session) -> dict:
         kind="center",
         parent_id=city.id,
     )
+    if not with_accounts:
+        return city, center, None
+
     city_office = _department(session, city, "Văn phòng UBND Thành phố", "VP")
     center_office = _department(session, center, "Phòng Hành chính", "HC")
     city_clerk = _user(
@@ -199,9 +244,20 @@ def seed(session) -> dict:
         ("trainer",),
         "Chuyên viên",
     )
+    return city, center, city_clerk
+
+
+def _seed_wards(
+    session, city: Organisation, ward_slugs: Collection[str]
+) -> list[Organisation]:
+    """Load the demo wards, or those named in `ward_slugs`, with their accounts."""
+    selected = set(ward_slugs)
     wards = []
     for index, code in enumerate(WARD_CODES, start=1):
         ward_data = units.find_ward(PROVINCE_CODE, code)
+        slug = ward_slug(ward_data["FullName"])
+        if selected and slug not in selected:
+            continue
         ward = _organisation(
             session,
             f"000.{index:02d}.01.H01",
@@ -216,7 +272,6 @@ def seed(session) -> dict:
             abbr: _department(session, ward, name, abbr)
             for name, abbr in WARD_DEPARTMENTS
         }
-        slug = ward_slug(ward_data["FullName"])
         short = ward_data["FullName"]
         for suffix, role, department, position, name in WARD_ACCOUNTS:
             _user(
@@ -228,15 +283,15 @@ def seed(session) -> dict:
                 (role,),
                 position,
             )
-    if trial.window(session) is None:
-        today = local_today()
-        trial.set_window(session, today, today + timedelta(days=180))
-    session.flush()
-    issued = _issue_trial_guide(session, city_clerk, wards)
-    session.commit()
-    outbox.deliver_pending(session)
-    session.commit()
-    return {"organisations": 2 + len(wards), "trial_guide_issued": issued}
+    return wards
+
+
+def demo_ward_slugs() -> list[str]:
+    """Return the user-name prefixes of the demo wards, such as "badinh"."""
+    return [
+        ward_slug(units.find_ward(PROVINCE_CODE, code)["FullName"])
+        for code in WARD_CODES
+    ]
 
 
 def _issue_trial_guide(session, clerk: User, wards: list[Organisation]) -> bool:

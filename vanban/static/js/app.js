@@ -19,7 +19,7 @@
   // sessionStorage until the server accepts the form, then put back into the
   // same form when the page is shown again.
   var SAVED_PREFIX = "vanban:form:";
-  var SKIPPED_FIELDS = ["csrf_token", "password"];
+  var SKIPPED_FIELDS = ["csrf_token", "password", "token"];
 
   function savedKey(form) {
     return SAVED_PREFIX + (form.getAttribute("hx-post") || form.getAttribute("action"));
