@@ -1,7 +1,8 @@
 """Fixtures: a migrated, seeded database per test on SQLite or PostgreSQL.
 
-Set VANBAN_TEST_DATABASE_URL to a PostgreSQL URL to run the suite there; each
-run creates throwaway databases next to the one the URL names and drops them.
+Set VANBAN_TEST_DATABASE_URL to a PostgreSQL URL to run the suite there. Each
+run then creates throwaway databases next to the one the URL names, and drops
+them at the end.
 """
 
 import contextvars

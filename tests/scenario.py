@@ -16,7 +16,7 @@ REPLY_FILE = (
 
 
 def fresh():
-    """End the test's read transaction so that it sees what requests committed."""
+    """End the test's read transaction so that it reads what requests committed."""
     db.session.rollback()
 
 

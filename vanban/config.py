@@ -13,7 +13,7 @@ class Defaults:
     # None means a SQLite file in the instance folder, filled in by create_app.
     SQLALCHEMY_DATABASE_URI: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
-    # Largest single attachment in bytes; the form says so next to the field.
+    # Largest single attachment in bytes. The form shows this limit next to the field.
     MAX_UPLOAD_BYTES = 20 * 1024 * 1024
     # Hard cap on a whole request body, above the per-file cap so that the form
     # can report an oversized file itself instead of a bare 413.

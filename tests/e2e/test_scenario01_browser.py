@@ -323,7 +323,7 @@ def test_scenario01_in_browser(new_page, artifacts):
     open_document(page, "Việc cần làm", REPLY_SUBJECT)
     form = action_form(page, "issue")
     expect(form).to_contain_text(f"phải bắt đầu bằng “{TRIAL_SUBJECT}”")
-    # The rule asks for a prefix, so the drafted subject follows it.
+    # The rule requires only a prefix, so the drafted subject follows it.
     expect(form.get_by_label("Trích yếu")).to_have_value(
         f"{TRIAL_SUBJECT} - {REPLY_SUBJECT}"
     )

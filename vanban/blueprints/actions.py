@@ -124,7 +124,7 @@ def _recipient_choices(document: Document) -> list[tuple[int, str]]:
 
 
 def default_recipients(document: Document) -> list[int]:
-    """Suggest the sender of the answered document and, in the trial, the city units."""
+    """Suggest the replied-to document's sender and, in the trial, the city units."""
     chosen = []
     if document.reply_to and document.reply_to.sender_organisation_id:
         chosen.append(document.reply_to.sender_organisation_id)
@@ -151,7 +151,7 @@ def prepare_form(name: str, document: Document, form=None):
                 [db.session.get(Organisation, i) for i in form.recipients.data],
             ):
                 if not trial.subject_matches(document.subject, document.organisation):
-                    # The rule asks for a prefix; the drafted subject follows it.
+                    # The rule requires a prefix only, so the drafted subject follows.
                     required = trial.required_subject(document.organisation)
                     form.subject.data = f"{required} - {document.subject}"
         elif name == "revise":

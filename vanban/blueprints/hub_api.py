@@ -253,7 +253,7 @@ def _discard_body(*, started: bool) -> None:
 
     A server that closes the socket with the body unread makes the client see
     a connection reset instead of the 413 response, and a connector retries a
-    reset while it gives up on a 413. `started` tells whether reading began.
+    reset while it gives up on a 413. `started` records whether reading began.
     """
     environ = request.environ
     length = request.content_length
