@@ -106,7 +106,7 @@ def databases(tmp_path_factory):
     with template_app.app_context():
         from flask_migrate import upgrade
 
-        upgrade()
+        upgrade(revision="heads")
         demo.seed(db.session)
         db.session.remove()
         db.engine.dispose()

@@ -23,7 +23,7 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("init-db")
     def init_db():
         """Create the database schema or upgrade it to the latest version."""
-        upgrade()
+        upgrade(revision="heads")
         click.echo("Cơ sở dữ liệu đã được tạo hoặc nâng cấp.")
 
     @app.cli.command("seed-demo")
