@@ -4,10 +4,14 @@ A city installation serves the hub and a ward installation polls it, each a
 gunicorn process on 127.0.0.1 with its own SQLite database, prepared with the
 CLI as tests/test_two_installations.py does. The sender's clerk composes and
 issues N documents, each with one 1 MiB PDF of random bytes, through the
-service layer without delivering them. The script then times `flask exchange
-sync` on the sender (push) and on the receiver (poll), repeating each command
-until every document has moved, because one run moves at most the
-connector's batch size (100 by default).
+service layer without delivering them.
+
+The script then times the connector as a long-lived process runs it (the
+scheduler, for instance): one process per installation starts the app once
+and runs connector cycles back to back, as `flask exchange sync` does, until
+every document has moved. Push is the sender's loop, poll the receiver's.
+The start of those processes is not timed. One `flask exchange sync` run with
+nothing to move is timed separately to show that fixed cost.
 
 For comparison it posts N bodies of the same size to a minimal WSGI app under
 gunicorn that writes each body to a file, using one requests.Session.
@@ -16,6 +20,7 @@ Run from the repository root: `python bench/exchange.py --count 100`.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -182,9 +187,9 @@ class Installation:
     def stop(self) -> None:
         stop_process_group(self.server)
 
-    def count(self, query: str, *params) -> int:
+    def rows(self, query: str, *params) -> list[tuple]:
         with sqlite3.connect(self.database_path) as connection:
-            return connection.execute(query, params).fetchone()[0]
+            return connection.execute(query, params).fetchall()
 
 
 def start_gunicorn(app_spec: str, port: int, env: dict, log_path: Path):
@@ -226,6 +231,29 @@ def start_gunicorn(app_spec: str, port: int, env: dict, log_path: Path):
             time.sleep(0.2)
     stop_process_group(server)
     raise RuntimeError(f"gunicorn did not start in {STARTUP_SECONDS} s")
+
+
+def cpu_seconds(process: subprocess.Popen) -> float:
+    """Return the CPU seconds used so far by a process and its live children.
+
+    It reads /proc, so it runs on Linux only. Gunicorn's workers are the
+    master's children.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = [process.pid]
+    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+    pids += [int(pid) for pid in children.read_text().split()]
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        # utime and stime are the 14th and 15th fields of the line. The split
+        # starts after the command name, which is in parentheses.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 def stop_process_group(process: subprocess.Popen | None) -> None:
@@ -342,37 +370,120 @@ def create_documents_here(instance_path: str, count: int) -> None:
             db.session.commit()
 
 
-def sync_until(
+UNSENT_QUERY = (
+    "SELECT count(*) FROM outbox_messages WHERE kind = 'document' AND sent_at IS NULL"
+)
+RECEIVED_QUERY = (
+    "SELECT count(*) FROM documents WHERE direction = 'incoming' "
+    "AND exchange_id IS NOT NULL"
+)
+
+
+def sync_loop(
     installation: Installation,
     code: str,
-    remaining,
-    label: str,
+    until: str,
+    count: int,
     profile: Path | None = None,
-) -> tuple[float, int]:
-    """Run `exchange sync --org code` until `remaining()` is 0.
+) -> dict:
+    """Run connector cycles for `code` in one process until the documents moved.
 
-    Return the seconds of all runs together and the number of runs. With
-    `profile`, the first run runs under cProfile, which slows it down.
+    `until` is "sent" for the sender (its outbox has no unsent document) or
+    "received" for the receiver (it holds `count` received documents). Return
+    the seconds of the cycles and their number, measured inside the process.
     """
-    runs = 0
-    idle_runs = 0
-    started = time.monotonic()
-    while (left := remaining()) > 0:
-        installation.cli(
-            "exchange",
-            "sync",
-            "--org",
-            code,
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "sync-loop",
+        "--instance-path",
+        str(installation.instance_path),
+        "--org",
+        code,
+        "--until",
+        until,
+        "--count",
+        str(count),
+    ]
+    if profile is not None:
+        command += ["--profile", str(profile)]
+    log_path = installation.folder / f"sync-{until}.log"
+    with log_path.open("ab") as log:
+        result = subprocess.run(
+            command,
+            cwd=REPO,
+            env=installation.environment(),
+            stdout=subprocess.PIPE,
+            stderr=log,
             timeout=SYNC_SECONDS,
-            profile=profile if runs == 0 else None,
         )
-        runs += 1
-        now_left = remaining()
-        print(f"  {label} run {runs}: {left - now_left} moved, {now_left} left")
-        idle_runs = idle_runs + 1 if now_left == left else 0
-        if idle_runs >= MAX_IDLE_SYNC_RUNS:
-            raise RuntimeError(f"{label}: {now_left} documents did not move")
-    return time.monotonic() - started, runs
+    if result.returncode != 0:
+        raise RuntimeError(f"sync-loop failed:\n{log_path.read_text()[-3000:]}")
+    return json.loads(result.stdout.decode().strip().splitlines()[-1])
+
+
+def sync_loop_here(
+    instance_path: str, code: str, until: str, count: int, profile: str | None
+) -> None:
+    """Run the loop of `sync_loop` in this process and print its timing as JSON.
+
+    The app starts before the timing does, as it does once in a long-lived
+    connector process. Each cycle is what one `flask exchange sync --org`
+    run does: push, poll documents, poll statuses, then push the statuses 01.
+    """
+    from sqlalchemy import select, text
+
+    from vanban import create_app
+    from vanban.exchange import connector
+    from vanban.extensions import db, sqlite_write_intent
+    from vanban.models import ConnectorSettings, Organisation
+
+    app = create_app(instance_path=instance_path)
+    # As the scheduler's job does: SQLite transactions start as writers.
+    sqlite_write_intent.set(True)
+    with app.app_context():
+        settings_id = db.session.scalar(
+            select(ConnectorSettings.id)
+            .join(Organisation, Organisation.id == ConnectorSettings.organisation_id)
+            .where(Organisation.code == code)
+        )
+
+        def remaining() -> int:
+            if until == "sent":
+                left = db.session.scalar(text(UNSENT_QUERY))
+            else:
+                left = count - db.session.scalar(text(RECEIVED_QUERY))
+            db.session.commit()
+            return left
+
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        runs = idle_runs = 0
+        started = time.monotonic()
+        cpu_started = time.process_time()
+        while (left := remaining()) > 0:
+            report = connector.run_cycle(db.session, settings_id, poll=True)
+            runs += 1
+            now_left = remaining()
+            errors = report.errors if report is not None else ["run skipped"]
+            print(
+                f"{until} run {runs}: {left - now_left} moved, {now_left} left, "
+                f"errors: {errors}",
+                file=sys.stderr,
+            )
+            idle_runs = idle_runs + 1 if now_left == left else 0
+            if idle_runs >= MAX_IDLE_SYNC_RUNS:
+                raise RuntimeError(f"{until}: {now_left} documents did not move")
+        seconds = time.monotonic() - started
+        cpu = time.process_time() - cpu_started
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+    print(json.dumps({"seconds": seconds, "runs": runs, "cpu": cpu}))
 
 
 def time_exchange(root: Path, count: int, profile_folder: Path | None) -> dict:
@@ -385,46 +496,32 @@ def time_exchange(root: Path, count: int, profile_folder: Path | None) -> dict:
         created = create_documents(city, count)
         print(f"  created in {created:.1f} s")
 
-        def unsent() -> int:
-            return city.count(
-                "SELECT count(*) FROM outbox_messages "
-                "WHERE kind = 'document' AND sent_at IS NULL"
-            )
-
-        def not_received() -> int:
-            received = ward.count(
-                "SELECT count(*) FROM documents WHERE direction = 'incoming' "
-                "AND exchange_id IS NOT NULL"
-            )
-            return count - received
-
         push_profile = poll_profile = None
         if profile_folder is not None:
             push_profile = profile_folder / "push.prof"
             poll_profile = profile_folder / "poll.prof"
-        push_seconds, push_runs = sync_until(
-            city, CITY_CODE, unsent, "push", push_profile
-        )
-        poll_seconds, poll_runs = sync_until(
-            ward, WARD_CODE, not_received, "poll", poll_profile
-        )
-        attachments = ward.count(
-            "SELECT count(*) FROM attachments JOIN documents "
-            "ON documents.id = attachments.document_id "
-            "WHERE documents.direction = 'incoming' AND attachments.size = ?",
-            MIB,
-        )
-        if attachments != count:
-            raise RuntimeError(f"the receiver has {attachments} attachments of 1 MiB")
+        hub_cpu = cpu_seconds(city.server)
+        push = sync_loop(city, CITY_CODE, "sent", count, push_profile)
+        push["hub_cpu"] = cpu_seconds(city.server) - hub_cpu
+        print(f"  push: {push['seconds']:.1f} s in {push['runs']} cycles")
+        hub_cpu = cpu_seconds(city.server)
+        poll = sync_loop(ward, WARD_CODE, "received", count, poll_profile)
+        poll["hub_cpu"] = cpu_seconds(city.server) - hub_cpu
+        print(f"  poll: {poll['seconds']:.1f} s in {poll['runs']} cycles")
+        check_attachments(city, ward, count)
         # One run with nothing to move: the fixed cost of a `flask` process.
         started = time.monotonic()
         city.cli("exchange", "sync", "--org", CITY_CODE)
         idle_seconds = time.monotonic() - started
         return {
-            "push": push_seconds,
-            "push_runs": push_runs,
-            "poll": poll_seconds,
-            "poll_runs": poll_runs,
+            "push": push["seconds"],
+            "push_runs": push["runs"],
+            "push_cpu": push["cpu"],
+            "push_hub_cpu": push["hub_cpu"],
+            "poll": poll["seconds"],
+            "poll_runs": poll["runs"],
+            "poll_cpu": poll["cpu"],
+            "poll_hub_cpu": poll["hub_cpu"],
             "idle_run": idle_seconds,
         }
     finally:
@@ -432,8 +529,35 @@ def time_exchange(root: Path, count: int, profile_folder: Path | None) -> dict:
         city.stop()
 
 
-def time_plain_http(root: Path, count: int) -> float:
-    """Post `count` PDFs of 1 MiB to a WSGI app that writes each to a file."""
+def check_attachments(city: Installation, ward: Installation, count: int) -> None:
+    """Check that the receiver stored every sent attachment, byte for byte.
+
+    Attachments are stored under their SHA-256, so equal digests and sizes
+    mean equal bytes.
+    """
+    query = (
+        "SELECT attachments.sha256, attachments.size FROM attachments "
+        "JOIN documents ON documents.id = attachments.document_id "
+        "WHERE documents.direction = ?"
+    )
+    sent = set(city.rows(query, "outgoing"))
+    received = set(ward.rows(query, "incoming"))
+    if len(sent) != count or received != sent:
+        raise RuntimeError(
+            f"sent {len(sent)} attachments, received {len(received)}, "
+            f"{len(sent - received)} of them missing or different"
+        )
+    for sha256, size in received:
+        if (ward.instance_path / "files" / sha256).stat().st_size != size:
+            raise RuntimeError(f"the receiver's file {sha256} has the wrong size")
+
+
+def time_plain_http(root: Path, count: int) -> dict:
+    """Post `count` PDFs of 1 MiB to a WSGI app that writes each to a file.
+
+    Return the seconds of the POST calls and the CPU seconds of the client's
+    calls and of the server.
+    """
     folder = root / "plain"
     store = folder / "received"
     store.mkdir(parents=True)
@@ -443,13 +567,15 @@ def time_plain_http(root: Path, count: int) -> float:
     server = start_gunicorn("sink:app", port, env, folder / "server.log")
     try:
         url = f"http://127.0.0.1:{port}/"
-        elapsed = 0.0
+        elapsed = client_cpu = 0.0
+        server_cpu = cpu_seconds(server)
         with requests.Session() as session:
             for _ in range(count):
                 # The body is built outside the timed part, as the exchange's
                 # documents are created before its timing starts.
                 body = pdf_bytes(MIB)
                 started = time.monotonic()
+                cpu_started = time.process_time()
                 response = session.post(
                     url,
                     data=body,
@@ -457,11 +583,16 @@ def time_plain_http(root: Path, count: int) -> float:
                     timeout=30,
                 )
                 elapsed += time.monotonic() - started
+                client_cpu += time.process_time() - cpu_started
                 response.raise_for_status()
         stored = len(list(store.iterdir()))
         if stored != count:
             raise RuntimeError(f"the sink stored {stored} files, expected {count}")
-        return elapsed
+        return {
+            "seconds": elapsed,
+            "client_cpu": client_cpu,
+            "server_cpu": cpu_seconds(server) - server_cpu,
+        }
     finally:
         stop_process_group(server)
 
@@ -472,6 +603,12 @@ def main() -> None:
     create = subcommands.add_parser("create-documents", help=argparse.SUPPRESS)
     create.add_argument("--instance-path", required=True)
     create.add_argument("--count", type=int, required=True)
+    loop = subcommands.add_parser("sync-loop", help=argparse.SUPPRESS)
+    loop.add_argument("--instance-path", required=True)
+    loop.add_argument("--org", required=True)
+    loop.add_argument("--until", choices=("sent", "received"), required=True)
+    loop.add_argument("--count", type=int, required=True)
+    loop.add_argument("--profile")
     parser.add_argument(
         "--count",
         type=int,
@@ -482,8 +619,8 @@ def main() -> None:
         "--profile",
         type=Path,
         metavar="FOLDER",
-        help="run the first push and poll runs under cProfile and write "
-        "push.prof and poll.prof to FOLDER; their times then include its overhead",
+        help="run the push and poll loops under cProfile and write push.prof and "
+        "poll.prof to FOLDER; their times then include its overhead",
     )
     parser.add_argument(
         "--keep",
@@ -493,6 +630,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "create-documents":
         create_documents_here(args.instance_path, args.count)
+        return
+    if args.command == "sync-loop":
+        sync_loop_here(
+            args.instance_path, args.org, args.until, args.count, args.profile
+        )
         return
 
     root = Path(tempfile.mkdtemp(prefix="vanban-bench-"))
@@ -510,20 +652,22 @@ def main() -> None:
 
     total = exchange["push"] + exchange["poll"]
     print(f"documents: {args.count}, each with a 1 MiB attachment")
-    print(
-        f"exchange push: {exchange['push']:.1f} s in {exchange['push_runs']} "
-        f"`exchange sync` runs"
-    )
-    print(
-        f"exchange poll: {exchange['poll']:.1f} s in {exchange['poll_runs']} "
-        f"`exchange sync` runs"
-    )
+    for step in ("push", "poll"):
+        print(
+            f"exchange {step}: {exchange[step]:.1f} s in {exchange[step + '_runs']} "
+            f"connector cycles; CPU: connector {exchange[step + '_cpu']:.1f} s, "
+            f"hub {exchange[step + '_hub_cpu']:.1f} s"
+        )
     print(f"exchange push + poll: {total:.1f} s")
     print(f"one `exchange sync` run with nothing to move: {exchange['idle_run']:.1f} s")
-    print(f"plain HTTP POSTs: {plain:.1f} s")
-    ratio = total / plain
+    print(
+        f"plain HTTP POSTs: {plain['seconds']:.1f} s; CPU: client "
+        f"{plain['client_cpu']:.1f} s, server {plain['server_cpu']:.1f} s"
+    )
+    ratio = total / plain["seconds"]
     verdict = "met" if ratio <= 3 else "not met"
     print(f"ratio: {ratio:.1f}x plain HTTP (target at most 3x: {verdict})")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

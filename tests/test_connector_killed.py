@@ -18,12 +18,9 @@ needs no server to create or drop it. The city and the hub use the suite's
 database, so they run on PostgreSQL then.
 """
 
-import contextvars
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -34,18 +31,24 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.orm import Session
-from werkzeug.serving import make_server
 
 from vanban.exchange import connector, hub
-from vanban.models import ConnectorSettings, Document, OutboxMessage
+from vanban.models import ConnectorSettings, Document, OutboxMessage, User
 from vanban.models.hub import HubDelivery, HubMessage
 from vanban.services.clock import now
 
+from .processes import (
+    HUB_PATH,
+    clean_environment,
+    flask_command,
+    kill_group,
+    run_flask,
+    serve_in_thread,
+    start_process,
+)
 from .routes.test_connector import city_issues, outbox_rows, recipient_row
 from .scenario import fresh, org
 
-ROOT = Path(__file__).resolve().parents[1]
-HUB_PATH = "/api/edoc/v1"
 WARD_CODE = "000.01.01.H01"
 COMMAND_SECONDS = 60
 # Seconds the test waits for the blocked request to reach the hub.
@@ -95,22 +98,11 @@ class HoldRequest:
 def held_hub(app):
     """Serve the app, hub API included, behind HoldRequest on a free port."""
     layer = HoldRequest(app)
-    server = make_server("127.0.0.1", 0, layer, threaded=True)
-    # A fresh context keeps the test's app context out of the server thread.
-    thread = threading.Thread(
-        target=contextvars.Context().run,
-        args=(server.serve_forever,),
-        name="held-hub",
-        daemon=True,
-    )
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}{HUB_PATH}", layer
+        with serve_in_thread(layer, "held-hub") as base_url:
+            yield f"{base_url}{HUB_PATH}", layer
     finally:
         layer.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @dataclass
@@ -123,59 +115,25 @@ class Ward:
     def database_url(self) -> str:
         return f"sqlite:///{self.folder / 'vanban.sqlite'}"
 
-    def command(self, *args: str) -> list[str]:
-        spec = f"vanban:create_app(instance_path={str(self.folder / 'instance')!r})"
-        return [sys.executable, "-m", "flask", "--app", spec, *args]
-
     def environment(self) -> dict[str, str]:
-        environment = {
-            name: value
-            for name, value in os.environ.items()
-            if not name.startswith(("VANBAN_", "FLASK_", "WERKZEUG_"))
-        }
-        environment.update(
-            PYTHONPATH=str(ROOT),
+        return clean_environment(
             VANBAN_DATABASE_URL=self.database_url,
             VANBAN_SECRET_KEY="test-secret-ward",
             VANBAN_HUB_ENABLED="false",
             VANBAN_SCHEDULER_ENABLED="false",
         )
-        return environment
 
     def cli(self, *args: str) -> str:
-        result = subprocess.run(
-            self.command(*args),
-            cwd=ROOT,
-            env=self.environment(),
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_SECONDS,
-        )
-        output = result.stdout + result.stderr
-        assert result.returncode == 0, f"flask {args} failed:\n{output}"
-        return output
+        return run_flask(self.folder / "instance", self.environment(), *args)
 
     def start_sync(self, log: Path) -> subprocess.Popen:
-        with open(log, "wb") as output:
-            return subprocess.Popen(
-                self.command("exchange", "sync", "--org", WARD_CODE),
-                cwd=ROOT,
-                env=self.environment(),
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        command = flask_command(
+            self.folder / "instance", "exchange", "sync", "--org", WARD_CODE
+        )
+        return start_process(command, self.environment(), log)
 
     def session(self) -> Session:
         return Session(create_engine(self.database_url))
-
-
-def kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=10)
 
 
 def wait_for_arrival(layer: HoldRequest, process: subprocess.Popen, log: Path):
@@ -256,6 +214,11 @@ def test_killed_poll_stores_each_document_once(
     _, ward_token = hub.add_organisation(session, WARD_CODE, ward_org.name, city.code)
     city_settings = connector.save_settings(session, city, url, city_token, 3600)
     city_settings.directory_refreshed_at = now()
+    # Ba Đình runs its own installation, so its accounts here are switched off
+    # and this installation leaves its packages at the hub for it.
+    session.execute(
+        update(User).where(User.organisation_id == ward_org.id).values(active=False)
+    )
     session.commit()
     city_settings_id = city_settings.id
 

@@ -5,11 +5,7 @@ their own process groups and kill the groups when the test ends, whatever
 its outcome. The hub they reach is a real hub app served on 127.0.0.1.
 """
 
-import contextvars
 import logging
-import os
-import re
-import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +18,6 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from vanban import jobs
 from vanban.exchange import connector, hub
@@ -32,12 +27,21 @@ from vanban.services import outbox
 from vanban.services.clock import now
 
 from .conftest import make_app
-from .routes.test_connector import free_port, silent_hub
+from .processes import (
+    HUB_PATH,
+    ROOT,
+    app_spec,
+    clean_environment,
+    free_port,
+    serve_in_thread,
+    start_process,
+    stop_process_group,
+    wait_for_log,
+)
+from .routes.test_connector import silent_hub
 from .scenario import fresh, org
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-HUB_PATH = "/api/edoc/v1"
 RUN_ENDED = "outbox run ended"
 
 
@@ -87,25 +91,10 @@ def served_hub(databases, tmp_path):
     database_url = databases.copy_url()
     hub_app = make_app(database_url, tmp_path / "hub-instance", HUB_ENABLED=True)
     counter = RequestCounter(hub_app)
-    server = make_server("127.0.0.1", 0, counter, threaded=True)
-    # A fresh context keeps the test's app context out of the server thread.
-    thread = threading.Thread(
-        target=contextvars.Context().run,
-        args=(server.serve_forever,),
-        name="hub-server",
-        daemon=True,
-    )
-    thread.start()
     try:
-        yield ServedHub(
-            url=f"http://127.0.0.1:{server.server_port}{HUB_PATH}",
-            app=hub_app,
-            counter=counter,
-        )
+        with serve_in_thread(counter) as base_url:
+            yield ServedHub(url=f"{base_url}{HUB_PATH}", app=hub_app, counter=counter)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
         with hub_app.app_context():
             db.engine.dispose()
         databases.drop(database_url)
@@ -130,64 +119,9 @@ def register_city_at(served: ServedHub, city: Organisation) -> str:
 
 def server_environment(database_url: str, **settings) -> dict:
     """Return this environment without settings of ours, plus `settings`."""
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("VANBAN_", "FLASK_", "WERKZEUG_"))
-    }
-    environment["VANBAN_DATABASE_URL"] = database_url
-    environment["VANBAN_LOG_LEVEL"] = "DEBUG"
-    environment.update(settings)
-    return environment
-
-
-def app_factory(instance: Path) -> str:
-    """Return the `module:call` string that builds the app on `instance`."""
-    return f"vanban:create_app(instance_path={str(instance)!r})"
-
-
-def start_process(command: list[str], environment: dict, log: Path):
-    with open(log, "wb") as output:
-        return subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=environment,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def stop_process_group(process: subprocess.Popen) -> int:
-    """Send SIGTERM to the process group, then SIGKILL if it is still running."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    # Workers left behind by a killed master are killed with the group.
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return process.returncode
-
-
-def wait_for_log(log: Path, pattern: str, count: int = 1, timeout: float = 20):
-    """Wait until `pattern` matches `count` times in the log, and return the matches."""
-    deadline = time.monotonic() + timeout
-    while True:
-        matches = re.findall(pattern, log.read_text(errors="replace"))
-        if len(matches) >= count:
-            return matches
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"{count} lines matching {pattern!r} not logged within {timeout} s:\n"
-                + log.read_text(errors="replace")[-3000:]
-            )
-        time.sleep(0.1)
+    return clean_environment(
+        VANBAN_DATABASE_URL=database_url, VANBAN_LOG_LEVEL="DEBUG", **settings
+    )
 
 
 def count_log(log: Path, text: str) -> int:
@@ -220,7 +154,7 @@ def test_gunicorn_four_workers_one_scheduler(
         "5",
         # Without this, gunicorn creates a control socket in the home folder.
         "--no-control-socket",
-        app_factory(Path(app.instance_path)),
+        app_spec(Path(app.instance_path)),
     ]
     server = start_process(command, environment, log)
     try:
@@ -372,7 +306,7 @@ def test_silent_hub_does_not_stop_later_runs(app, session, caplog):
 def test_scheduler_command_refuses_second_process(app, database_url, tmp_path):
     instance = Path(app.instance_path)
     environment = server_environment(database_url, VANBAN_OUTBOX_INTERVAL_SECONDS="1")
-    command = [str(BIN / "flask"), "--app", app_factory(instance), "scheduler"]
+    command = [str(BIN / "flask"), "--app", app_spec(instance), "scheduler"]
     first_log = tmp_path / "first.log"
     first = start_process(command, environment, first_log)
     try:

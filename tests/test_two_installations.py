@@ -13,11 +13,8 @@ no server to create or drop it. The connector and the hub run on PostgreSQL
 in-process in tests/routes/test_connector.py.
 """
 
-import os
 import random
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,10 +30,17 @@ from vanban.services import demo
 from vanban.services.drafts import FORMAT_CHECKLIST
 from vanban.services.trial import SUBJECT_PREFIX
 
+from .processes import (
+    HUB_PATH,
+    app_spec,
+    clean_environment,
+    free_port,
+    run_flask,
+    start_process,
+    stop_process_group,
+)
 from .scenario import GUIDE, REPLY_FILE
 
-REPO = Path(__file__).resolve().parents[1]
-HUB_PATH = "/api/edoc/v1"
 CITY_CODE = "000.00.00.H01"
 CENTER_CODE = "000.01.00.H01"
 CITY_NAME = "UBND Thành phố Hà Nội"
@@ -52,13 +56,6 @@ WARDS = {
 SENT = "Đã gửi lên trục"
 NO_STATUS = "Chưa có trạng thái"
 STARTUP_SECONDS = 30
-COMMAND_SECONDS = 120
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
@@ -80,72 +77,47 @@ class Installation:
         return f"{self.base_url}{HUB_PATH}"
 
     @property
-    def app_spec(self) -> str:
+    def instance(self) -> Path:
         # The factory call gives the installation its own instance folder.
-        return f"vanban:create_app(instance_path={str(self.folder / 'instance')!r})"
+        return self.folder / "instance"
 
     @property
     def log_path(self) -> Path:
         return self.folder / "server.log"
 
     def environment(self) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("VANBAN_")
-        }
-        env.update(
-            PYTHONPATH=str(REPO),
+        return clean_environment(
             VANBAN_DATABASE_URL=f"sqlite:///{self.folder / 'vanban.sqlite'}",
             VANBAN_SECRET_KEY=f"test-secret-{self.name}",
             VANBAN_HUB_ENABLED="true" if self.hub_enabled else "false",
             VANBAN_SCHEDULER_ENABLED="false",
         )
-        return env
 
     def cli(self, *args: str) -> str:
         """Run a `flask` command of this installation and return its output."""
-        result = subprocess.run(
-            [sys.executable, "-m", "flask", "--app", self.app_spec, *args],
-            cwd=REPO,
-            env=self.environment(),
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_SECONDS,
-        )
-        output = result.stdout + result.stderr
-        assert result.returncode == 0, f"{self.name}: flask {args} failed:\n{output}"
-        return output
+        return run_flask(self.instance, self.environment(), *args)
 
     def start(self) -> None:
         """Start gunicorn in its own process group and wait until it serves."""
-        log = self.log_path.open("ab")
         # Two workers with threads, so that a request that calls this
         # installation's own hub is served while it waits.
-        self.server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--graceful-timeout",
-                "5",
-                # The control socket's default path is shared by every gunicorn.
-                "--no-control-socket",
-                self.app_spec,
-            ],
-            cwd=REPO,
-            env=self.environment(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--graceful-timeout",
+            "5",
+            # The control socket's default path is shared by every gunicorn.
+            "--no-control-socket",
+            app_spec(self.instance),
+        ]
+        self.server = start_process(command, self.environment(), self.log_path)
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             assert self.server.poll() is None, f"{self.name} exited:\n{self.log()}"
@@ -159,14 +131,8 @@ class Installation:
         raise AssertionError(f"{self.name} did not start:\n{self.log()}")
 
     def stop(self) -> None:
-        if self.server is None or self.server.poll() is not None:
-            return
-        os.killpg(self.server.pid, signal.SIGTERM)
-        try:
-            self.server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.server.pid, signal.SIGKILL)
-            self.server.wait(timeout=10)
+        if self.server is not None:
+            stop_process_group(self.server, timeout=15)
 
     def log(self) -> str:
         if not self.log_path.exists():

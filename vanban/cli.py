@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask_migrate import upgrade
 
-from vanban import jobs
+from vanban import jobs, registers_cli
 from vanban.exchange import cli as exchange_cli
 from vanban.exchange import hub_cli
 from vanban.extensions import db
@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 def register_commands(app: Flask) -> None:
     exchange_cli.register(app)
     hub_cli.register(app)
+    registers_cli.register(app)
 
     @app.cli.command("init-db")
     def init_db():

@@ -31,8 +31,20 @@ class Defaults:
     LOGIN_DELAY_SECONDS = 30
     LOGIN_DELAY_MAX_SECONDS = 15 * 60
     PAGE_SIZE = 20
-    # Days before a deadline when a document counts as near its deadline.
+    # Working days before a deadline when a document counts as near its deadline.
     DEADLINE_WARNING_DAYS = 2
+    # Seconds between runs of the deadline reminder job, and the local hour
+    # (Asia/Ho_Chi_Minh) before which it sends nothing.
+    REMINDER_INTERVAL_SECONDS = 900
+    REMINDER_START_HOUR = 7
+    # Outgoing mail for reminders; no e-mail is sent while SMTP_HOST is empty.
+    SMTP_HOST = ""
+    SMTP_PORT = 25
+    SMTP_USERNAME = ""
+    SMTP_PASSWORD = ""
+    SMTP_STARTTLS = False
+    SMTP_SENDER = "vanban@localhost"
+    SMTP_TIMEOUT_SECONDS = 10
     # Seconds between runs of the outbox delivery job; 0 disables the scheduler.
     OUTBOX_INTERVAL_SECONDS = 10
     # Run the jobs in a thread of each process that creates the app, as the

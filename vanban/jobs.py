@@ -24,7 +24,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from vanban.extensions import db, sqlite_write_intent
-from vanban.services import outbox
+from vanban.services import outbox, reminders
+from vanban.services.clock import local, now
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,32 @@ def deliver_outbox(app: Flask) -> int:
     return count
 
 
+def send_deadline_reminders(app: Flask) -> int:
+    """Send the day-before and due-day reminders, then their e-mails; idempotent."""
+    if local(now()).hour < app.config["REMINDER_START_HOUR"]:
+        return 0
+    token = sqlite_write_intent.set(True)
+    try:
+        with app.app_context():
+            try:
+                count = reminders.send_due_reminders(db.session)
+                db.session.commit()
+                settings = reminders.SmtpSettings.from_config(app.config)
+                emailed = reminders.email_pending_reminders(db.session, settings)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                logger.exception("deadline reminder run failed")
+                return 0
+            finally:
+                db.session.remove()
+    finally:
+        sqlite_write_intent.reset(token)
+    level = logging.INFO if count or emailed else logging.DEBUG
+    logger.log(level, "deadline reminders sent: %d, e-mailed: %d", count, emailed)
+    return count
+
+
 def _add_jobs(scheduler: BackgroundScheduler, app: Flask, interval: float) -> None:
     # What bounds an outbox run: delivery inside this installation is
     # database work only, and PostgreSQL rows are taken with SKIP LOCKED.
@@ -164,6 +191,17 @@ def _add_jobs(scheduler: BackgroundScheduler, app: Flask, interval: float) -> No
         # because the next run is due by then anyway.
         misfire_grace_time=max(int(interval), 1),
     )
+    reminder_interval = app.config["REMINDER_INTERVAL_SECONDS"]
+    if reminder_interval > 0:
+        scheduler.add_job(
+            send_deadline_reminders,
+            "interval",
+            seconds=reminder_interval,
+            args=[app],
+            id="send_deadline_reminders",
+            max_instances=1,
+            coalesce=True,
+        )
 
 
 def start_scheduler(app: Flask) -> BackgroundScheduler | None:

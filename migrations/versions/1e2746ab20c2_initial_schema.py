@@ -6,11 +6,10 @@ Create Date: 2026-12-04 16:33:40.846326
 
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import vanban.models.types
-
 
 # revision identifiers, used by Alembic.
 revision = "1e2746ab20c2"
@@ -262,7 +261,8 @@ def upgrade():
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("role", sa.String(length=20), nullable=False),
         sa.CheckConstraint(
-            "role IN ('clerk', 'advisor', 'leader', 'head', 'officer', 'format_reviewer', 'admin', 'trainer')",
+            "role IN ('clerk', 'advisor', 'leader', 'head', 'officer', "
+            "'format_reviewer', 'admin', 'trainer')",
             name=op.f("ck_user_roles_role"),
         ),
         sa.ForeignKeyConstraint(

@@ -7,7 +7,6 @@ and Ba Đình ward each reach it through their own connector settings. Faults
 an unreachable or silent hub is a closed port or a socket that never responds.
 """
 
-import contextvars
 import json
 import logging
 import socket
@@ -19,7 +18,6 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from vanban.exchange import build_status, connector, hub
 from vanban.exchange.packages import Organisation as PackageOrganisation
@@ -33,13 +31,13 @@ from vanban.models import (
     OutboxMessage,
     Recipient,
 )
-from vanban.models.hub import HubMessage
+from vanban.models.hub import HubDelivery, HubMessage
 from vanban.services import files
 from vanban.services.clock import now
 
-from ..scenario import GUIDE, fresh, handle_until_officer, org
+from ..processes import HUB_PATH, free_port, serve_in_thread
+from ..scenario import GUIDE, fresh, handle_until_officer, org, reload
 
-HUB_PATH = "/api/edoc/v1"
 # Short timeouts keep the timeout tests fast; the code caps them at 5 s and 30 s.
 TIMEOUT_SECONDS = 1.5
 
@@ -123,20 +121,8 @@ class Exchange:
 def hub_server(app):
     """Serve the app, hub API included, on a free port; return URL and faults."""
     faults = FaultInjector(app)
-    server = make_server("127.0.0.1", 0, faults, threaded=True)
-    # A fresh context keeps the test's app context and database session out
-    # of the server thread, as in a real server process.
-    thread = threading.Thread(
-        target=contextvars.Context().run,
-        args=(server.serve_forever,),
-        name="hub-server",
-        daemon=True,
-    )
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}{HUB_PATH}", faults
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serve_in_thread(faults) as base_url:
+        yield f"{base_url}{HUB_PATH}", faults
 
 
 def register_at_hub(session, organisation: Organisation, parent=None) -> str:
@@ -183,7 +169,7 @@ def exchange(session, hub_server) -> Exchange:
     )
 
 
-def city_issues(login_as, subject: str, recipients=("Ba Đình",)) -> int:
+def city_issues(login_as, subject: str, recipients=("Ba Đình",), info=()) -> int:
     """Let the city clerk enter a document with the guide PDF and issue it."""
     clerk = login_as("thanhpho.vanthu")
     with open(GUIDE, "rb") as handle:
@@ -205,7 +191,11 @@ def city_issues(login_as, subject: str, recipients=("Ba Đình",)) -> int:
     outgoing_id = int(response.headers["Location"].rsplit("/", 1)[-1])
     response = clerk.post(
         f"/registers/outgoing/{outgoing_id}/issue",
-        {"subject": subject, "recipients": [str(org(n).id) for n in recipients]},
+        {
+            "subject": subject,
+            "recipients": [str(org(n).id) for n in recipients],
+            "info": [str(org(n).id) for n in info],
+        },
     )
     assert response.status_code == 303, response.get_data(as_text=True)[:2000]
     fresh()
@@ -264,13 +254,6 @@ def client_of(exchange: Exchange, organisation_id: int) -> connector.HubClient:
     return connector.HubClient(
         exchange.url, code, exchange.tokens[code], connector.ConnectorConfig()
     )
-
-
-def free_port() -> int:
-    """Return a loopback port that nothing listens on, so connections are refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -599,7 +582,7 @@ def test_job_polls_when_due(app, login_as, session, exchange):
     assert settings.last_sync_at is not None
 
 
-def test_disabled_connector_delivers_locally(login_as, session, exchange):
+def test_disabled_connector_goes_through_the_own_hub_store(login_as, session, exchange):
     fresh()
     for settings_id in (exchange.city_settings_id, exchange.ward_settings_id):
         session.get(ConnectorSettings, settings_id).enabled = False
@@ -608,10 +591,17 @@ def test_disabled_connector_delivers_locally(login_as, session, exchange):
     outgoing_id = city_issues(login_as, "Chuyển trong cùng hệ thống")
 
     [row] = outbox_rows(session, outgoing_id)
-    assert (row.state, row.message_id) == ("sent", None)
+    assert row.state == "sent"
+    message = session.scalar(
+        select(HubMessage).where(HubMessage.message_id == row.message_id)
+    )
+    assert message.message_type == "edoc"
+    assert [d.state for d in message.deliveries] == ["delivered"]
     [incoming] = received_copies(session, exchange.ward_id, outgoing_id)
     assert incoming.source_document_id == outgoing_id
-    assert session.scalar(select(func.count()).select_from(HubMessage)) == 0
+    [status] = outbox_rows(session, incoming.id, kind="status")
+    assert status.state == "sent" and status.message_id
+    assert reload(outgoing_id).recipients[0].status_code == "01"
 
 
 def test_busy_connector_skipped(session, exchange):
@@ -721,3 +711,69 @@ def test_sync_command_without_connectors(app):
 
     assert result.exit_code == 1
     assert "exchange connect" in result.output
+
+
+# Revocation and update (BussinessDocType 1 and 2) through the hub over HTTP.
+
+CHANGE_REASON = "Văn bản ban hành nhầm đối tượng."
+
+
+def test_http_revoke_and_update(login_as, session, exchange):
+    outgoing_id = city_issues(login_as, "Văn bản qua trục")
+    connector.run_cycle(session, exchange.city_settings_id)
+    connector.run_cycle(session, exchange.ward_settings_id)
+    (copy,) = received_copies(session, exchange.ward_id, outgoing_id)
+
+    clerk = login_as("thanhpho.vanthu")
+    response = clerk.post(
+        f"/changes/{outgoing_id}/update",
+        {"update-subject": "Văn bản qua trục (sửa)", "update-reason": "Sửa."},
+    )
+    assert response.status_code == 303
+    response = clerk.post(
+        f"/changes/{outgoing_id}/revoke", {"revoke-reason": CHANGE_REASON}
+    )
+    assert response.status_code == 303
+    connector.run_cycle(session, exchange.city_settings_id)
+    connector.run_cycle(session, exchange.ward_settings_id)
+    # Again: the packages are already taken in, nothing changes.
+    connector.run_cycle(session, exchange.ward_settings_id)
+
+    copy = reload(copy.id)
+    assert copy.subject == "Văn bản qua trục (sửa)"
+    assert copy.state == "revoked"
+    assert copy.revoke_reason == CHANGE_REASON
+    assert received_copies(session, exchange.ward_id, outgoing_id) == [copy]
+    connector.run_cycle(session, exchange.city_settings_id)
+    assert reload(outgoing_id).recipients[0].status_code == "15"
+
+
+def test_http_revoke_unknown_document(login_as, session, exchange):
+    outgoing_id = city_issues(login_as, "Văn bản thu hồi khi nơi nhận không còn")
+    connector.run_cycle(session, exchange.city_settings_id)
+    connector.run_cycle(session, exchange.ward_settings_id)
+    (copy,) = received_copies(session, exchange.ward_id, outgoing_id)
+    # The ward's record no longer carries the DocumentId the revocation names.
+    copy.exchange_id = "000.01.01.H01,2026/01/01,01/KHAC"
+    session.commit()
+
+    response = login_as("thanhpho.vanthu").post(
+        f"/changes/{outgoing_id}/revoke", {"revoke-reason": CHANGE_REASON}
+    )
+    assert response.status_code == 303
+    connector.run_cycle(session, exchange.city_settings_id)
+    connector.run_cycle(session, exchange.ward_settings_id)
+    fresh()
+
+    assert reload(copy.id).state == "arrived"
+    delivery = session.scalar(
+        select(HubDelivery)
+        .join(HubMessage)
+        .where(
+            HubMessage.business_doc_type == 1,
+            HubDelivery.recipient_organ_id == org("Ba Đình").code,
+        )
+    )
+    assert delivery.state == "pending"
+    assert delivery.attempts == 1
+    assert "Không có văn bản" in delivery.last_error

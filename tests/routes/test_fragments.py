@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 
 from vanban.models import Document
-from vanban.services import drafts, incoming, outbox
+from vanban.services import drafts, files, incoming, outbox
 from vanban.services.clock import local_today
-from vanban.services.files import StoredFile
 
+from ..conftest import FIXTURES
 from ..roster import OTHER_WARD, document_in_state, load_ward, ward_username
 
 LIST_PAGES = ("/", "/inbox/", "/registers/outgoing/")
@@ -27,9 +27,8 @@ FULL_PAGE_HEADERS = {
     "boosted": {"HX-Request": "true", "HX-Boosted": "true"},
     "history restore": {"HX-Request": "true", "HX-History-Restore-Request": "true"},
 }
-SIGNED_PDF = StoredFile(
-    sha256="0" * 64, size=1, content_type="application/pdf", original_name="ky.pdf"
-)
+# Issued documents travel as edXML packages that carry their files' bytes.
+SIGNED_PDF_PATH = FIXTURES / "documents" / "thanhpho_kich-ban-thu-nghiem.pdf"
 HTMX_CONFIG = re.compile(r"<meta name=\"htmx-config\"\s+content='([^']*)'>")
 
 
@@ -337,7 +336,7 @@ def arrive(session, sender, recipient, subject, urgency, due_date):
         urgency=urgency,
         secrecy=0,
         due_date=None,
-        files=[SIGNED_PDF],
+        files=[files.store_bytes(SIGNED_PDF_PATH.read_bytes(), "ky.pdf")],
     )
     drafts.issue(
         session,

@@ -9,7 +9,13 @@ from sqlalchemy.exc import IntegrityError
 
 from vanban.extensions import db, sqlite_write_intent
 from vanban.models import Document, NumberSeries, Organisation, SeriesCounter
-from vanban.services import ServiceError, drafts, numbering
+from vanban.services import (
+    ServiceError,
+    drafts,
+    numbering,
+    register_books,
+    register_settings,
+)
 from vanban.services.clock import LOCAL_TZ, local_year
 from vanban.services.files import StoredFile
 
@@ -297,3 +303,55 @@ def test_foreign_keys_are_enforced(session):
     with pytest.raises(IntegrityError):
         session.flush()
     session.rollback()
+
+
+# 23:30 on 31 December 2027 and 00:10 on 1 January 2028, both in Hà Nội.
+LATE_31_DECEMBER = datetime(2027, 12, 31, 23, 30, tzinfo=LOCAL_TZ)
+EARLY_1_JANUARY = datetime(2028, 1, 1, 0, 10, tzinfo=LOCAL_TZ)
+
+
+def test_year_boundary_in_local_time(session, ward):
+    series = series_of(session, ward.organisation.id, "incoming", "all")
+    late = LATE_31_DECEMBER.astimezone(UTC)
+    early = EARLY_1_JANUARY.astimezone(UTC)
+    # In UTC both instants fall on 31 December 2027.
+    assert late.date() == early.date()
+
+    assert numbering.take_number(session, series, late) == (2027, 1)
+    assert numbering.take_number(session, series, early) == (2028, 1)
+    assert numbering.take_number(session, series, late) == (2027, 2)
+    assert numbering.take_number(session, series, early) == (2028, 2)
+
+
+def test_closed_year_keeps_next_year_open(session, ward):
+    series = series_of(session, ward.organisation.id, "incoming", "all")
+    register_books.close(session, ward.users["clerk"], "incoming", 2025)
+    with pytest.raises(ServiceError):
+        numbering.take_number(
+            session, series, datetime(2025, 12, 31, 23, 30, tzinfo=LOCAL_TZ)
+        )
+    assert (
+        numbering.take_number(
+            session, series, datetime(2026, 1, 1, 0, 10, tzinfo=LOCAL_TZ)
+        )[0]
+        == 2026
+    )
+
+
+def test_issue_uses_listed_series_pattern(session, ward):
+    other_ward = load_ward(session, OTHER_WARD)
+    decisions = register_settings.create_series(
+        session,
+        ward.users["admin"],
+        name="Sổ quyết định",
+        secret=False,
+        symbol_pattern="{loai}-{coquan}-{donvi}",
+        type_names=["Quyết định"],
+    )
+    decision = issue_new(session, ward, other_ward, "Quyết định")
+    report = issue_new(session, ward, other_ward, "Báo cáo")
+
+    assert decision.series_id == decisions.id
+    assert decision.number_and_notation == "01/QĐ-UBND-VP"
+    assert report.series_id != decisions.id
+    assert report.number_and_notation == "01/BC-UBND"

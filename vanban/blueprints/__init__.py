@@ -5,25 +5,39 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from vanban.blueprints import (
+        admin,
         annotation,
         approval,
         auth,
+        changes,
+        deadlines,
         documents,
         exchange,
         home,
         inbox,
+        notifications,
         registers,
+        reports,
+        search,
+        trial,
     )
 
     for module in (
         auth,
+        admin,
         home,
         documents,
         inbox,
         registers,
         annotation,
         approval,
+        changes,
         exchange,
+        notifications,
+        reports,
+        search,
+        deadlines,
+        trial,
     ):
         app.register_blueprint(module.bp)
 

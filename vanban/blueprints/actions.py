@@ -20,6 +20,7 @@ from vanban.models import (
 )
 from vanban.services import (
     ServiceError,
+    deadlines,
     documents,
     drafts,
     outbox,
@@ -159,6 +160,8 @@ def prepare_form(name: str, document: Document, form=None):
             form.body_text.data = document.body_text
         elif name == "draft_reply":
             form.subject.data = f"V/v trả lời văn bản số {document.number_and_notation}"
+        elif name in ("instruct", "assign"):
+            form.deadline.data = deadlines.suggested_deadline(db.session, document)
     org_id = document.organisation_id
     if name == "instruct":
         departments = _departments(org_id)

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from vanban import forms
 from vanban.blueprints.actions import load_document, perform
 from vanban.extensions import db
-from vanban.services import incoming
+from vanban.services import deadlines, incoming
 
 bp = Blueprint("annotation", __name__, url_prefix="/annotation")
 
@@ -52,7 +52,9 @@ def instruct(document_id: int):
             lead_user_id=user_id,
             support_department_ids=tuple(form.support.data or ()),
             info_department_ids=tuple(form.info.data or ()),
-            deadline=form.deadline.data,
+            deadline=deadlines.deadline_or_default(
+                db.session, document, form.deadline.data
+            ),
         )
 
     return perform(document, "instruct", form, act, "Đã bút phê và phân công xử lý.")
@@ -74,7 +76,9 @@ def assign(document_id: int):
             document,
             officer_id=form.officer.data,
             text=form.text.data,
-            deadline=form.deadline.data,
+            deadline=deadlines.deadline_or_default(
+                db.session, document, form.deadline.data
+            ),
         ),
         "Đã giao chuyên viên xử lý.",
     )

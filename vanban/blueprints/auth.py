@@ -6,6 +6,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -13,14 +14,35 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from vanban.extensions import db
-from vanban.forms import EmptyForm, LoginForm
+from vanban.forms import REQUIRED, BaseForm, EmptyForm, LoginForm
 from vanban.services import ServiceError, accounts, audit
 from vanban.web import safe_next
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
+
+# Endpoints a user who must change their password can still reach.
+_OPEN_WHILE_FORCED = {"auth.change_password", "auth.logout", "static"}
+
+
+class ChangePasswordForm(BaseForm):
+    current_password = PasswordField(
+        "Mật khẩu hiện tại", validators=[DataRequired(REQUIRED)]
+    )
+    new_password = PasswordField(
+        "Mật khẩu mới", validators=[DataRequired(REQUIRED), Length(max=200)]
+    )
+    confirm_password = PasswordField(
+        "Nhập lại mật khẩu mới",
+        validators=[
+            DataRequired(REQUIRED),
+            EqualTo("new_password", "Hai lần nhập mật khẩu mới không khớp."),
+        ],
+    )
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -55,6 +77,8 @@ def login():
                 login_user(user)
                 logger.info("user %s logged in", user.id)
                 target = safe_next(request.args.get("next")) or url_for("home.index")
+                if user.must_change_password:
+                    target = url_for("auth.change_password")
                 return redirect(target, 303)
         else:
             status = 422
@@ -74,6 +98,55 @@ def logout():
     logger.info("user %s logged out", user.id)
     flash("Bạn đã đăng xuất.", "info")
     return redirect(url_for("auth.login"), 303)
+
+
+@bp.route("/change-password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Let the user choose a new password, which is forced after an admin's reset."""
+    user = current_user._get_current_object()
+    form = ChangePasswordForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                accounts.change_password(
+                    db.session,
+                    user,
+                    form.current_password.data,
+                    form.new_password.data,
+                )
+            except ServiceError as error:
+                db.session.rollback()
+                status = 400
+                field = getattr(form, error.field or "new_password")
+                field.errors = [*field.errors, error.message]
+            else:
+                db.session.commit()
+                # The new session token ended every session, this one included.
+                login_user(user)
+                flash("Đã đổi mật khẩu.", "success")
+                return redirect(url_for("home.index"), 303)
+        else:
+            status = 400
+    return render_template(
+        "auth/change_password.html", form=form, forced=user.must_change_password
+    ), status
+
+
+@bp.before_app_request
+def _force_password_change():
+    """Keep a user whose password was reset on the change-password page."""
+    if not current_user.is_authenticated or not current_user.must_change_password:
+        return None
+    if request.endpoint in _OPEN_WHILE_FORCED:
+        return None
+    target = url_for("auth.change_password")
+    if request.htmx:
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target, 303)
 
 
 @bp.app_context_processor

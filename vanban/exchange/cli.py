@@ -10,7 +10,7 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from vanban.exchange import connector
+from vanban.exchange import connector, hub, local
 from vanban.exchange.edxml import parse_package
 from vanban.exchange.packages import Attachment, EdocPackage, EdxmlError
 from vanban.extensions import db
@@ -90,6 +90,52 @@ def connect_command(organisation_code: str, hub_url: str, token: str, interval: 
     click.echo(
         f"Kết nối thành công. Danh bạ trục có {report.directory_entries} đơn vị: "
         f"thêm {report.directory_created}, cập nhật tên {report.directory_updated}."
+    )
+
+
+@exchange.command("connect-local")
+@click.option(
+    "--hub",
+    "hub_url",
+    required=True,
+    help="Base URL of this installation's own hub API, e.g. "
+    "http://127.0.0.1:5000/api/edoc/v1.",
+)
+@click.option(
+    "--interval",
+    type=click.IntRange(min=10),
+    default=10,
+    show_default=True,
+    help="Seconds between two polls of the hub.",
+)
+def connect_local_command(hub_url: str, interval: int):
+    """Connect every organisation hosted here to this installation's own hub.
+
+    Each is added to the hub's directory when missing and given a new token,
+    which goes straight into its connector settings (an all-in-one
+    installation, such as a trainer's or the demo). The hub must be enabled
+    (HUB_ENABLED) in the server that answers the URL.
+    """
+    organisations = local.hosted_organisations(db.session)
+    for organisation in organisations:
+        local.register(db.session, organisation)
+    db.session.flush()
+    for organisation in organisations:
+        entry = hub.find_organisation(db.session, organisation.code)
+        if entry is None:
+            raise click.ClickException(
+                f"Không thêm được {organisation.name} ({organisation.code}) vào "
+                "danh bạ trục liên thông."
+            )
+        token = hub.rotate_token(db.session, entry)
+        try:
+            connector.save_settings(db.session, organisation, hub_url, token, interval)
+        except ServiceError as exc:
+            raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(
+        f"Đã kết nối {len(organisations)} đơn vị với trục liên thông {hub_url}, "
+        f"hỏi trục mỗi {interval} giây."
     )
 
 

@@ -328,14 +328,15 @@ class SyncReport:
 class _Run:
     """State of one run: the client, the time bound and the report."""
 
-    def __init__(self, session, settings: ConnectorSettings, config: ConnectorConfig):
+    def __init__(
+        self, session, organisation: Organisation, client, config: ConnectorConfig
+    ):
         self.session = session
         self.config = config
-        self.organisation_id = settings.organisation_id
-        self.organisation_code = settings.organisation.code
-        self.client = HubClient(
-            settings.hub_url, self.organisation_code, settings.token, config
-        )
+        self.organisation_id = organisation.id
+        self.organisation_code = organisation.code
+        # A HubClient over HTTP, or a LocalHub inside this installation.
+        self.client = client
         self.deadline = time.monotonic() + config.run_seconds
         self.report = SyncReport()
         # Set when the hub sent no response, so that later steps do not wait too.
@@ -409,7 +410,10 @@ def run_cycle(
     run = None
     try:
         settings = session.get(ConnectorSettings, settings_id)
-        run = _Run(session, settings, config)
+        client = HubClient(
+            settings.hub_url, settings.organisation.code, settings.token, config
+        )
+        run = _Run(session, settings.organisation, client, config)
         logger.debug("connector run for organisation %s started", run.organisation_id)
         for step in _steps(settings, poll, started, config):
             _run_step(run, step)
@@ -557,15 +561,16 @@ def push(session, run: _Run) -> None:
     ).all()
     units: dict[tuple, list[int]] = {}
     for message in messages:
+        # One package per document and business type, for all its recipients.
         key = (
-            ("document", message.document_id)
+            ("document", message.document_id, message.business_doc_type)
             if message.kind == "document"
-            else ("status", message.id)
+            else ("status", message.id, None)
         )
         units.setdefault(key, []).append(message.id)
     session.commit()
 
-    for (kind, _), message_ids in units.items():
+    for (kind, _, _), message_ids in units.items():
         if run.out_of_time():
             break
         _push_unit(session, run, kind, message_ids)
@@ -575,7 +580,7 @@ def push(session, run: _Run) -> None:
 
 def _push_unit(session, run: _Run, kind: str, message_ids: list[int]) -> None:
     try:
-        body = _build(session, kind, message_ids[0])
+        body = build_package(session, kind, message_ids[0])
     except EdxmlError as exc:
         logger.warning("outbox messages %s cannot be built: %s", message_ids, exc)
         _mark_failed(session, run, message_ids, str(exc), exc.user_message)
@@ -617,11 +622,15 @@ def _push_unit(session, run: _Run, kind: str, message_ids: list[int]) -> None:
     logger.info("outbox messages %s sent to the hub as %s", message_ids, message_id)
 
 
-def _build(session, kind: str, message_id: int) -> bytes:
+def build_package(session, kind: str, message_id: int) -> bytes:
+    """Return the edXML bytes of an outbox message, as the hub receives them."""
     message = session.get(OutboxMessage, message_id)
     document = session.get(Document, message.document_id)
     if kind == "document":
-        return build_edoc(mapping.document_package(session, document))
+        package = mapping.document_package(
+            session, document, message.business_doc_type, message.note
+        )
+        return build_edoc(package)
     package = mapping.status_package(
         document, message.status_code, message.note, message.created_at
     )
@@ -745,45 +754,61 @@ def _ack(run: _Run, message_id: str, outcome: str) -> None:
         run.report.errors.append(str(exc))
 
 
-def _take_in_document(session, run: _Run, message_id: str, data: bytes) -> str | None:
-    """Store one document package; return "" when stored, else the reason.
+def _take_in(session, run: _Run, message_id: str, data: bytes, kind, take, done):
+    """Parse a package of `kind`, store it with `take` and report it with `done`.
 
-    Return None after an unexpected error, so that the package stays pending
-    at the hub and the next poll tries it again.
+    Return "" when stored, else the reason the package was refused. Return
+    None after an unexpected error, so that the package stays pending at the
+    hub and the next poll tries it again.
     """
+    label = "package" if kind is EdocPackage else "status package"
     try:
         package = parse_package(data)
-        if not isinstance(package, EdocPackage):
+        if not isinstance(package, kind):
             raise mapping.IntakeError(
-                "a status package was listed as a document",
-                "Gói tin là gói trạng thái, không phải gói văn bản.",
+                f"a package of another kind was listed as a {label}",
+                "Gói tin là gói trạng thái, không phải gói văn bản."
+                if kind is EdocPackage
+                else "Gói tin là gói văn bản, không phải gói trạng thái.",
             )
         for warning in package.warnings:
-            logger.info("package %s: %s", message_id, warning)
-        received = mapping.receive_document(
-            session, run.organisation(), package, message_id
-        )
+            logger.info("%s %s: %s", label, message_id, warning)
+        result = take(package)
         session.commit()
     except EdxmlError as exc:
         session.rollback()
-        logger.warning("package %s cannot be read: %s", message_id, exc)
+        logger.warning("%s %s cannot be read: %s", label, message_id, exc)
         run.report.rejected += 1
         return exc.user_message
     except mapping.IntakeError as exc:
         session.rollback()
-        logger.warning("package %s not taken in: %s", message_id, exc)
+        logger.warning("%s %s not taken in: %s", label, message_id, exc)
         run.report.rejected += 1
         return exc.reason
     except Exception:
         session.rollback()
-        logger.exception("package %s not taken in; the next poll retries", message_id)
-        run.report.errors.append(f"package {message_id} not taken in")
+        logger.exception("%s %s not taken in; the next poll retries", label, message_id)
+        run.report.errors.append(f"{label} {message_id} not taken in")
         return None
-    if received.created:
-        run.report.documents_received += 1
-    else:
-        run.report.duplicates += 1
+    done(package, result)
     return ""
+
+
+def _take_in_document(session, run: _Run, message_id: str, data: bytes) -> str | None:
+    """Store one document package; return "" when stored, else the reason."""
+
+    def take(package):
+        return mapping.receive_document(
+            session, run.organisation(), package, message_id
+        )
+
+    def done(package, received):
+        if received.created:
+            run.report.documents_received += 1
+        else:
+            run.report.duplicates += 1
+
+    return _take_in(session, run, message_id, data, EdocPackage, take, done)
 
 
 def _apply_status(session, run: _Run, message_id: str, data: bytes) -> str | None:
@@ -792,33 +817,14 @@ def _apply_status(session, run: _Run, message_id: str, data: bytes) -> str | Non
     A status for a document this organisation did not send is acknowledged
     as done and logged, so that it does not come back at every poll.
     """
-    try:
-        package = parse_package(data)
-        if not isinstance(package, StatusPackage):
-            raise mapping.IntakeError(
-                "a document package was listed as a status",
-                "Gói tin là gói văn bản, không phải gói trạng thái.",
-            )
-        recipient = mapping.apply_status(session, run.organisation(), package)
-        session.commit()
-    except EdxmlError as exc:
-        session.rollback()
-        logger.warning("status package %s cannot be read: %s", message_id, exc)
-        run.report.rejected += 1
-        return exc.user_message
-    except mapping.IntakeError as exc:
-        session.rollback()
-        logger.warning("status package %s not applied: %s", message_id, exc)
-        run.report.rejected += 1
-        return exc.reason
-    except Exception:
-        session.rollback()
-        logger.exception(
-            "status package %s not applied; the next poll retries", message_id
-        )
-        run.report.errors.append(f"status package {message_id} not applied")
-        return None
-    if recipient is None:
+
+    def take(package):
+        return mapping.apply_status(session, run.organisation(), package)
+
+    def done(package, recipient):
+        if recipient is not None:
+            run.report.statuses_applied += 1
+            return
         logger.warning(
             "status %s from %s for unknown document %s acknowledged and dropped",
             package.status_code,
@@ -826,9 +832,8 @@ def _apply_status(session, run: _Run, message_id: str, data: bytes) -> str | Non
             package.response_for.document_id,
         )
         run.report.statuses_unknown += 1
-    else:
-        run.report.statuses_applied += 1
-    return ""
+
+    return _take_in(session, run, message_id, data, StatusPackage, take, done)
 
 
 # Directory.

@@ -12,6 +12,7 @@ from vanban.exchange.packages import (
     STATUS_CODES,
     Business,
     EdocPackage,
+    Receiver,
     ResponseFor,
     SignerInfo,
     StatusPackage,
@@ -26,7 +27,7 @@ from vanban.models import (
     Recipient,
     RecipientStatus,
 )
-from vanban.services import ServiceError, audit, doctypes, files, outbox
+from vanban.services import ServiceError, audit, changes, doctypes, files, outbox
 from vanban.services.clock import now
 from vanban.services.documents import current_attachments
 
@@ -42,6 +43,26 @@ MAX_PAGE_AMOUNT = 100_000
 # Column widths of the fields that identify a received document. A longer
 # value cannot be stored whole, so the package is rejected instead of cut.
 _IDENTIFIER_WIDTHS = {"From/OrganId": 32, "DocumentId": 255}
+# Bussiness/BussinessDocumentInfo/ReceiverList/Receiver/ReceiverType: why each
+# recipient gets the document. NOTE: the exchange contract names no element
+# for it and no public code table fixes the values, so these are our own; a
+# package without a Receiver entry for us means "for action".
+RECEIVER_TYPES = {"action": 1, "info": 2}
+# Fields an update (BussinessDocType 2) may change on the received document.
+_UPDATED_FIELDS = (
+    "subject",
+    "description",
+    "body_text",
+    "due_date",
+    "urgency",
+    "type_name",
+    "signer_position",
+    "signer_name",
+    "page_amount",
+)
+# BussinessDocType values other than a new document.
+REVOKE, UPDATE, REPLACE = 1, 2, 3
+_CHANGE_VERBS = {REVOKE: "thu hồi", UPDATE: "cập nhật"}
 
 
 class IntakeError(Exception):
@@ -64,17 +85,25 @@ class Received:
     created: bool
 
 
-def document_package(session, document: Document) -> EdocPackage:
-    """Build the package of an issued outgoing document for all its recipients."""
+def document_package(
+    session, document: Document, business_doc_type: int = 0, reason: str = ""
+) -> EdocPackage:
+    """Build the package of an issued outgoing document for all its recipients.
+
+    `business_doc_type` 1-3 makes it a revocation, update or replacement with
+    `reason`; a revocation carries no files.
+    """
     sender = document.organisation
-    attachments = [
-        PackageAttachment(
-            name=attachment.original_name,
-            content_type=attachment.content_type,
-            data=files.path_for(attachment.sha256).read_bytes(),
-        )
-        for attachment in current_attachments(session, document)
-    ]
+    attachments = []
+    if business_doc_type != REVOKE:
+        attachments = [
+            PackageAttachment(
+                name=attachment.original_name,
+                content_type=attachment.content_type,
+                data=files.path_for(attachment.sha256).read_bytes(),
+            )
+            for attachment in current_attachments(session, document)
+        ]
     recipients = [recipient.organisation for recipient in document.recipients]
     return EdocPackage(
         sender=_package_organisation(sender),
@@ -94,8 +123,37 @@ def document_package(session, document: Document) -> EdocPackage:
         priority=document.urgency,
         page_amount=document.page_amount,
         to_places=[o.name for o in recipients],
-        business=Business(doc_type=0),
+        business=_business(session, document, business_doc_type, reason),
         attachments=attachments,
+    )
+
+
+def _business(session, document: Document, business_doc_type: int, reason: str):
+    """Return the Bussiness block: the change, its reason, and each recipient's purpose.
+
+    For an update or revocation Bussiness/DocumentId is the document itself;
+    for a replacement it is the document replaced.
+    """
+    concerned = ""
+    if business_doc_type in (REVOKE, UPDATE):
+        concerned = document.exchange_id or ""
+    elif business_doc_type == REPLACE:
+        replaced = session.scalar(
+            select(Document).where(Document.replaced_by_id == document.id)
+        )
+        concerned = replaced.exchange_id if replaced is not None else ""
+    receivers = [
+        Receiver(
+            organ_id=recipient.organisation.code,
+            receiver_type=RECEIVER_TYPES[recipient.purpose],
+        )
+        for recipient in document.recipients
+    ]
+    return Business(
+        doc_type=business_doc_type,
+        doc_reason=reason,
+        document_id=concerned,
+        receivers=receivers,
     )
 
 
@@ -135,55 +193,52 @@ def _package_organisation(organisation: Organisation) -> PackageOrganisation:
 def receive_document(
     session, organisation: Organisation, package: EdocPackage, message_id: str
 ) -> Received:
-    """Store a document package as an incoming document of `organisation`.
+    """Take in a document package for `organisation`.
 
-    The same sender, DocumentId and business type are stored once: a repeat
-    returns the first document with `created` false and queues nothing. A new
-    document is audited and status 01 is queued for its sender. Raise
-    IntakeError when the package cannot be stored.
+    A new document (BussinessDocType 0) or a replacement (3) becomes an
+    incoming document. It is audited, and status 01 is queued for its sender.
+    A replacement also links the document it replaces. A revocation (1) or an
+    update (2) changes the incoming document it names instead. The same
+    sender, DocumentId and business type are taken in once. A repeat returns
+    the first document with `created` false and queues nothing. Raise
+    IntakeError when the package cannot be taken in.
     """
-    sender_code = package.sender.organ_id
-    exchange_id = package.document_id
-    business_type = _business_type(package)
-    _check_identifiers(sender_code, exchange_id)
-    existing = _received(
-        session, organisation.id, sender_code, exchange_id, business_type
-    )
+    key = {
+        "organisation_id": organisation.id,
+        "sender_code": package.sender.organ_id,
+        "exchange_id": package.document_id,
+        "business_doc_type": _business_type(package),
+    }
+    _check_identifiers(key["sender_code"], key["exchange_id"])
+    existing = _received(session, **key)
     if existing is not None:
         logger.info(
             "package %s from %s already received as document %s",
-            exchange_id,
-            sender_code,
+            key["exchange_id"],
+            key["sender_code"],
             existing.document_id,
         )
         return Received(existing.document_id, created=False)
+    if key["business_doc_type"] in (REVOKE, UPDATE):
+        return _apply_change(session, organisation, package, message_id, key)
+    if key["business_doc_type"] == REPLACE:
+        # The replacing document may have come already as a new document.
+        first = _received(session, **{**key, "business_doc_type": 0})
+        if first is not None:
+            incoming = session.get(Document, first.document_id)
+            if _record_once(session, key, message_id, incoming):
+                _link_replaced(session, incoming, package)
+            return Received(incoming.id, created=False)
+    return _store_new(session, organisation, package, message_id, key)
 
+
+def _store_new(session, organisation, package, message_id, key) -> Received:
+    """Store a new or replacing document with its files and queue status 01."""
     stored = [_store_attachment(attachment) for attachment in package.attachments]
-    sender = known_organisation(session, sender_code, package.sender.organ_name)
-    try:
-        with session.begin_nested():
-            incoming = _incoming_document(organisation, sender, package)
-            session.add(incoming)
-            session.flush()
-            session.add(
-                ReceivedPackage(
-                    organisation_id=organisation.id,
-                    sender_code=sender_code,
-                    exchange_id=exchange_id,
-                    business_doc_type=business_type,
-                    message_id=message_id,
-                    document_id=incoming.id,
-                )
-            )
-            session.flush()
-    except IntegrityError:
-        # Another run stored the same package between the check and the insert.
-        existing = _received(
-            session, organisation.id, sender_code, exchange_id, business_type
-        )
-        if existing is None:
-            raise
-        return Received(existing.document_id, created=False)
+    sender = known_organisation(session, key["sender_code"], package.sender.organ_name)
+    incoming = _incoming_document(organisation, sender, package)
+    if not _record_once(session, key, message_id, incoming):
+        return Received(_received(session, **key).document_id, created=False)
 
     for item in stored:
         session.add(
@@ -195,25 +250,171 @@ def receive_document(
                 original_name=item.original_name,
             )
         )
+    _link_source(session, incoming, sender)
     audit.record(
         session,
         "received",
         document=incoming,
         sender=sender.name,
         message_id=message_id,
-        business_doc_type=business_type,
+        business_doc_type=key["business_doc_type"],
     )
-    # TODO: a revocation, update or replacement (BussinessDocType 1-3) is
-    # stored as a new incoming document, and the one it concerns is unchanged.
+    if key["business_doc_type"] == REPLACE:
+        _link_replaced(session, incoming, package)
     outbox.queue_status(session, incoming, "01")
     logger.info(
         "package %s from %s received at organisation %s as document %s",
-        exchange_id,
-        sender_code,
+        key["exchange_id"],
+        key["sender_code"],
         organisation.id,
         incoming.id,
     )
     return Received(incoming.id, created=True)
+
+
+def _record_once(session, key: dict, message_id: str, document: Document) -> bool:
+    """Add the document (when new) and the package's ledger row together.
+
+    Return False when another run took in the same package between the
+    check and the insert, and nothing was added.
+    """
+    try:
+        with session.begin_nested():
+            if document.id is None:
+                session.add(document)
+                session.flush()
+            session.add(
+                ReceivedPackage(**key, message_id=message_id, document_id=document.id)
+            )
+            session.flush()
+    except IntegrityError:
+        if _received(session, **key) is None:
+            raise
+        return False
+    return True
+
+
+def _apply_change(session, organisation, package, message_id, key) -> Received:
+    """Revoke or update the incoming document a package names; queue status 15."""
+    business_type = key["business_doc_type"]
+    target_id = package.business.document_id or package.document_id
+    target = _incoming_from(session, organisation, key["sender_code"], target_id)
+    if target is None:
+        verb = _CHANGE_VERBS[business_type]
+        raise IntakeError(
+            f"no incoming document {target_id[:300]!r} from {key['sender_code']} "
+            f"to apply BussinessDocType {business_type} to",
+            f"Không có văn bản {target_id} của {key['sender_code']} tại đơn vị "
+            f"nhận để {verb}.",
+        )
+    if not _record_once(session, key, message_id, target):
+        return Received(target.id, created=False)
+
+    reason = _fit(package.business.doc_reason, 2000)
+    if business_type == REVOKE:
+        before = target.state
+        target.state = "revoked"
+        target.revoked_at = now()
+        target.revoke_reason = reason
+        target.holder_id = None
+        audit.record(
+            session,
+            "revoked_by_sender",
+            document=target,
+            before=before,
+            after="revoked",
+            note=reason,
+        )
+    else:
+        changes = _update_fields(target, package)
+        audit.record(
+            session, "updated_by_sender", document=target, note=reason, **changes
+        )
+    outbox.queue_status(session, target, "15", reason)
+    logger.info(
+        "package %s from %s applied as business type %s to document %s",
+        key["exchange_id"],
+        key["sender_code"],
+        business_type,
+        target.id,
+    )
+    return Received(target.id, created=True)
+
+
+def _incoming_from(session, organisation, sender_code: str, exchange_id: str):
+    """Return the organisation's incoming document with this sender and DocumentId."""
+    return session.scalar(
+        select(Document)
+        .join(Organisation, Document.sender_organisation_id == Organisation.id)
+        .where(
+            Document.organisation_id == organisation.id,
+            Document.direction == "incoming",
+            Document.exchange_id == exchange_id,
+            Organisation.code == sender_code,
+        )
+        .order_by(Document.id)
+        .limit(1)
+    )
+
+
+def _update_fields(target: Document, package: EdocPackage) -> dict:
+    """Copy the metadata an update carries; return {field: [before, after]}."""
+    fresh = _incoming_document(target.organisation, target.sender_organisation, package)
+    values = {name: getattr(fresh, name) for name in _UPDATED_FIELDS}
+    return changes.apply_fields(target, values)
+
+
+def _link_replaced(session, incoming: Document, package: EdocPackage) -> None:
+    """Point the replaced document, when this organisation has it, to its successor."""
+    replaced = _incoming_from(
+        session,
+        incoming.organisation,
+        package.sender.organ_id,
+        package.business.document_id,
+    )
+    if replaced is None or replaced.id == incoming.id:
+        logger.info(
+            "document %s replaces %s, which organisation %s never received",
+            incoming.id,
+            package.business.document_id[:300],
+            incoming.organisation_id,
+        )
+        return
+    replaced.replaced_by_id = incoming.id
+    audit.record(
+        session,
+        "replaced_by_sender",
+        document=replaced,
+        number=incoming.number_and_notation,
+        note=package.business.doc_reason,
+    )
+
+
+def _link_source(session, incoming: Document, sender: Organisation) -> None:
+    """Link a copy to the sender's record when the sender is hosted here too.
+
+    The link lets the sender's page open each recipient's copy. Secrecy does
+    not travel in edXML, so a copy takes it from the record it links to.
+    """
+    source = session.scalar(
+        select(Document).where(
+            Document.organisation_id == sender.id,
+            Document.direction == "outgoing",
+            Document.exchange_id == incoming.exchange_id,
+        )
+    )
+    if source is None:
+        return
+    incoming.source_document_id = source.id
+    incoming.secrecy = source.secrecy
+    recipient = session.scalar(
+        select(Recipient).where(
+            Recipient.document_id == source.id,
+            Recipient.organisation_id == incoming.organisation_id,
+        )
+    )
+    if recipient is not None:
+        recipient.incoming_document_id = incoming.id
 
 
 def _business_type(package: EdocPackage) -> int:
@@ -239,13 +440,15 @@ def _check_identifiers(sender_code: str, exchange_id: str) -> None:
             )
 
 
-def _received(session, organisation_id, sender_code, exchange_id, business_type):
+def _received(
+    session, *, organisation_id, sender_code, exchange_id, business_doc_type
+) -> ReceivedPackage | None:
     return session.scalar(
         select(ReceivedPackage).where(
             ReceivedPackage.organisation_id == organisation_id,
             ReceivedPackage.sender_code == sender_code,
             ReceivedPackage.exchange_id == exchange_id,
-            ReceivedPackage.business_doc_type == business_type,
+            ReceivedPackage.business_doc_type == business_doc_type,
         )
     )
 
@@ -277,16 +480,30 @@ def _incoming_document(
         issued_date=package.promulgation_date,
         organ_name=_fit(package.sender.organ_name or sender.name, 255),
         subject=_fit(package.subject, 500),
-        description=package.content,
+        # With no file, Content is the document itself (a reply written in
+        # the app); with files, it is their summary.
+        description=package.content if package.attachments else "",
+        body_text="" if package.attachments else package.content,
         signer_position=_fit(package.signer.position, 255),
         signer_name=_fit(package.signer.full_name, 255),
         urgency=urgency,
         page_amount=_page_amount(package.page_amount),
         due_date=package.due_date,
         exchange_id=package.document_id,
+        purpose=purpose_for(package, organisation.code),
         sender_organisation_id=sender.id,
         received_at=now(),
     )
+
+
+def purpose_for(package: EdocPackage, organ_id: str) -> str:
+    """Return "info" when the package sends the document to `organ_id` to inform it."""
+    for receiver in package.business.receivers:
+        if receiver.organ_id == organ_id:
+            if receiver.receiver_type == RECEIVER_TYPES["info"]:
+                return "info"
+            return "action"
+    return "action"
 
 
 def _page_amount(value: int | None) -> int | None:

@@ -1,6 +1,5 @@
 """Read edXML elements into packages as data, noting what is odd."""
 
-import base64
 import binascii
 import mimetypes
 import re
@@ -36,6 +35,8 @@ from vanban.services.text import nfc
 ZIP_CONTENT_TYPES = {"application/zip", "application/x-zip-compressed"}
 
 _BUSINESS = ("Bussiness", "Business")
+# ASCII characters that str.split() treats as whitespace, dropped from base64 text.
+_ASCII_WHITESPACE = bytes(c for c in range(128) if chr(c).isspace())
 _STANDARD_DOCUMENT_ID = re.compile(r"^[^,]+,\d{4}/\d{2}/\d{2},[^/]+/.+$")
 _DATE_FORMATS = (DATE_FORMAT, "%d/%m/%Y", "%Y-%m-%d")
 _TIMESTAMP_FORMATS = (TIMESTAMP_FORMAT, "%d/%m/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S")
@@ -498,8 +499,22 @@ def _real_content_type(declared: tuple[str, str], unpacked: Unpacked, name: str)
 
 
 def _decode_base64(text: str, name: str) -> bytes:
+    """Decode base64 text strictly, allowing line breaks and other whitespace.
+
+    Text without whitespace inside, as our builder writes it, is decoded in
+    one pass. Other text fails that pass at its first line break, and is
+    decoded again without its whitespace.
+    """
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
+        try:
+            data = text.encode("ascii").strip()
+        except UnicodeEncodeError:
+            data = "".join(text.split()).encode("ascii")
+        try:
+            return binascii.a2b_base64(data, strict_mode=True)
+        except binascii.Error:
+            data = data.translate(None, _ASCII_WHITESPACE)
+            return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise EdxmlError(
             f"attachment {name!r}: ContentTransferEncoded is not valid base64: {exc}",

@@ -29,6 +29,9 @@ from vanban.exchange.zipped import pack
 from vanban.services import clock
 from vanban.services.text import nfc
 
+# Start of the placeholder text of an attachment's base64 data while building.
+_MARKER_PREFIX = "vanban-attachment-"
+
 
 def build_edoc(package: EdocPackage, now: datetime | None = None) -> bytes:
     """Write a document package in the standard form, each attachment zipped.
@@ -81,8 +84,9 @@ def build_edoc(package: EdocPackage, now: datetime | None = None) -> bytes:
         _optional(trace_element, "Timestamp", trace.timestamp)
     _write_business(trace_list, package.business)
 
-    _write_attachments(root, envelope, package.attachments, now)
-    return _serialise(root)
+    encoded: dict[str, bytes] = {}
+    _write_attachments(root, envelope, package.attachments, now, encoded)
+    return _serialise(root, encoded)
 
 
 def build_status(package: StatusPackage, now: datetime | None = None) -> bytes:
@@ -207,10 +211,18 @@ def _new_root():
     return root, envelope
 
 
-def _serialise(root) -> bytes:
+def _serialise(root, encoded: dict[str, bytes] | None = None) -> bytes:
+    """Serialise the tree, putting each marker's bytes of `encoded` in its place."""
     etree.indent(root, space="  ")
     body = etree.tostring(root, encoding="UTF-8", xml_declaration=False)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body + b"\n"
+    parts = [b'<?xml version="1.0" encoding="UTF-8"?>\n']
+    for marker, data in (encoded or {}).items():
+        before, found, body = body.partition(marker.encode("ascii"))
+        if not found:
+            raise AssertionError("an attachment marker is missing from the package")
+        parts += [before, data]
+    parts += [body, b"\n"]
+    return b"".join(parts)
 
 
 def _sub(parent, name: str, value=None, nsmap=None):
@@ -330,15 +342,20 @@ def _write_business(parent, business: Business) -> None:
         _write_staff(element, business.staff)
 
 
-def _write_attachments(root, envelope, attachments: list[Attachment], now) -> None:
-    """Write the manifest with real types and AttachmentEncoded with zipped data."""
+def _write_attachments(
+    root, envelope, attachments: list[Attachment], now, encoded: dict[str, bytes]
+) -> None:
+    """Write the manifest with real types and AttachmentEncoded with zipped data.
+
+    Each attachment's text is a marker, mapped in `encoded` to its base64 bytes.
+    """
     body = _sub(envelope, "edXMLBody")
     manifest = _sub(body, "edXMLManifest")
     manifest.set("version", "1.0")
     if not attachments:
         return
 
-    encoded = _sub(root, "AttachmentEncoded")
+    container = _sub(root, "AttachmentEncoded")
     for attachment in attachments:
         content_id = attachment.content_id or f"cid:{uuid.uuid4()}"
         content_type = nfc(attachment.content_type) or OCTET_STREAM
@@ -348,15 +365,19 @@ def _write_attachments(root, envelope, attachments: list[Attachment], now) -> No
         _optional(reference, "Description", attachment.description)
         _sub(reference, "AttachmentName", attachment.name)
 
-        element = _sub(encoded, "Attachment")
+        element = _sub(container, "Attachment")
         _sub(element, "ContentId", content_id)
         _sub(element, "AttachmentName", attachment.name)
         _optional(element, "Description", attachment.description)
         _sub(element, "ContentType", "application/zip")
-        zipped = pack(nfc(attachment.name), bytes(attachment.data), clock.local(now))
-        # Base64 is plain ASCII, so it skips the text normalisation of `_sub`,
-        # which would otherwise walk megabytes of it character by character.
+        zipped = pack(nfc(attachment.name), attachment.data, clock.local(now))
+        # The base64 text goes into the serialised bytes in place of a marker
+        # (see `_serialise`), because megabytes of it would otherwise be
+        # decoded into a str, copied into the tree and copied out again.
+        # Base64 is plain ASCII and needs no escaping or normalisation.
+        marker = f"{_MARKER_PREFIX}{uuid.uuid4().hex}"
         encoded_text = _sub(
             element, "ContentTransferEncoded", nsmap={"edXML": NAMESPACE}
         )
-        encoded_text.text = base64.b64encode(zipped).decode("ascii")
+        encoded_text.text = marker
+        encoded[marker] = base64.b64encode(zipped)

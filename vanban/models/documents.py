@@ -6,11 +6,13 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -35,7 +37,48 @@ class Document(db.Model):
         # symbol of an outgoing document are derived from it, so they are
         # unique per series and year as well.
         UniqueConstraint("series_id", "register_year", "register_number"),
-        UniqueConstraint("series_id", "register_year", "number", "notation"),
+        # Incoming documents carry their senders' numbers, which may repeat.
+        Index(
+            "uq_documents_outgoing_number",
+            "series_id",
+            "register_year",
+            "number",
+            "notation",
+            unique=True,
+            sqlite_where=text("direction = 'outgoing'"),
+            postgresql_where=text("direction = 'outgoing'"),
+        ),
+        # For the lists' filters and default sort (migration 0007_search).
+        Index("ix_documents_list", "organisation_id", "direction", "created_at"),
+        Index(
+            "ix_documents_state",
+            "organisation_id",
+            "direction",
+            "state",
+            "holder_id",
+            "department_id",
+            "created_at",
+        ),
+        Index(
+            "ix_documents_todo",
+            "organisation_id",
+            "state",
+            "direction",
+            "holder_id",
+            "department_id",
+            "created_at",
+        ),
+        Index("ix_documents_due", "organisation_id", "direction", "due_date"),
+        Index(
+            "ix_documents_urgency",
+            "organisation_id",
+            "direction",
+            "urgency",
+            "created_at",
+        ),
+        Index("ix_documents_holder", "holder_id", "state"),
+        Index("ix_documents_department", "department_id", "state"),
+        Index("ix_documents_issued_date", "organisation_id", "issued_date"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,6 +105,16 @@ class Document(db.Model):
     due_date: Mapped[date | None] = mapped_column(Date)
     # edXML DocumentId: <OrganId>,<yyyy/MM/dd>,<CodeNumber>/<CodeNotation>.
     exchange_id: Mapped[str | None] = mapped_column(String(255))
+    # Why an incoming document was sent here: "action" (để xử lý) or "info"
+    # (để biết), as the sender marked this organisation among its recipients.
+    purpose: Mapped[str] = mapped_column(
+        String(10), default="action", server_default="action"
+    )
+    # Set when the sender revoked the document (thu hồi), with its reason.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoke_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The document that replaces this one (thay thế), on both sides.
+    replaced_by_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id"))
 
     sender_organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id")
@@ -77,6 +130,8 @@ class Document(db.Model):
     registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When handling finished (incoming reached "done", outgoing was issued).
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     # The user whose turn it is, when the document waits for one person.
     holder_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -95,6 +150,9 @@ class Document(db.Model):
     author: Mapped[User | None] = relationship(foreign_keys=[author_id])
     reply_to: Mapped["Document | None"] = relationship(
         remote_side=[id], foreign_keys=[reply_to_id]
+    )
+    replaced_by: Mapped["Document | None"] = relationship(
+        remote_side=[id], foreign_keys=[replaced_by_id]
     )
     attachments: Mapped[list["Attachment"]] = relationship(
         back_populates="document", order_by="Attachment.id"
@@ -116,6 +174,7 @@ class Attachment(db.Model):
     """A file of a document; the bytes live in the instance folder by SHA-256."""
 
     __tablename__ = "attachments"
+    __table_args__ = (Index("ix_attachments_document_id", "document_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))

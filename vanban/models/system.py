@@ -2,7 +2,15 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vanban.extensions import db
@@ -47,6 +55,11 @@ class OutboxMessage(db.Model):
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
     status_code: Mapped[str | None] = mapped_column(String(2))
     note: Mapped[str] = mapped_column(Text, default="")
+    # BussinessDocType of a document message: 0 new, 1 revoke, 2 update,
+    # 3 replace (the document replacing another); `note` holds the reason.
+    business_doc_type: Mapped[int] = mapped_column(
+        SmallInteger, default=0, server_default="0"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from vanban.models import User
-from vanban.services import ServiceError
+from vanban.services import ServiceError, audit
 from vanban.services.clock import now
 from vanban.services.text import nfc
 
@@ -71,9 +71,75 @@ def authenticate(session, username: str, password: str, config) -> User:
         raise ServiceError("Tên đăng nhập hoặc mật khẩu không đúng.", field="password")
     if not user.active:
         raise ServiceError("Tài khoản đã bị khóa. Liên hệ quản trị.", field="username")
+    if not user.organisation.active:
+        raise ServiceError(
+            "Đơn vị của bạn đã ngừng hoạt động trên hệ thống. Liên hệ quản trị.",
+            field="username",
+        )
     user.failed_login_count = 0
     user.last_failed_login_at = None
     return user
+
+
+# The simple strength rule for passwords people choose or admins set.
+MIN_PASSWORD_LENGTH = 8
+
+
+def password_problem(password: str) -> str | None:
+    """Return why a new password is too weak, or None when it is acceptable."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Mật khẩu cần ít nhất {MIN_PASSWORD_LENGTH} ký tự."
+    if not any(ch.isalpha() for ch in password) or not any(
+        ch.isdigit() for ch in password
+    ):
+        return "Mật khẩu cần có cả chữ cái và chữ số."
+    return None
+
+
+def set_one_time_password(session, user: User, password: str) -> None:
+    """Give the user a password they must replace at their next login.
+
+    Every open session of the user ends. The caller records the audit row
+    and commits.
+    """
+    problem = password_problem(password)
+    if problem:
+        raise ServiceError(problem, field="password")
+    user.password_hash = hash_password(password)
+    user.must_change_password = True
+    user.failed_login_count = 0
+    user.last_failed_login_at = None
+    new_session_token(user)
+    logger.info("one-time password set for user %s", user.id)
+
+
+def change_password(session, user: User, current: str, new: str) -> None:
+    """Replace the user's password after checking the current one.
+
+    Clears the forced-change flag, ends the user's other sessions and records
+    the change in the audit trail. The caller commits.
+    """
+    if not check_password_hash(user.password_hash, current):
+        raise ServiceError("Mật khẩu hiện tại không đúng.", field="current_password")
+    if new == current:
+        raise ServiceError(
+            "Mật khẩu mới phải khác mật khẩu hiện tại.", field="new_password"
+        )
+    problem = password_problem(new)
+    if problem:
+        raise ServiceError(problem, field="new_password")
+    was_forced = user.must_change_password
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    new_session_token(user)
+    audit.record(
+        session,
+        "password.changed",
+        user=user,
+        before={"must_change_password": was_forced},
+        after={"must_change_password": False},
+    )
+    logger.info("user %s changed their password", user.id)
 
 
 def new_session_token(user: User) -> None:

@@ -3,6 +3,7 @@
 import logging
 
 from vanban.models import AuditEvent, Document, User
+from vanban.services import notifications
 
 logger = logging.getLogger(__name__)
 
@@ -38,4 +39,7 @@ def record(
         document.id if document else None,
         user.id if user else None,
     )
+    # Every audited action passes here, so this one call tells each user about
+    # the documents handed to them, in the same transaction as the action.
+    notifications.notify_for_event(session, action, user, document)
     return event

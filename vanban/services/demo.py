@@ -15,7 +15,7 @@ from vanban.models import (
     User,
     UserRole,
 )
-from vanban.services import accounts, drafts, files, outbox, trial, units
+from vanban.services import accounts, deadlines, drafts, files, outbox, trial, units
 from vanban.services.clock import local_today
 from vanban.services.text import fold
 
@@ -272,6 +272,7 @@ def _seed_wards(
             abbr: _department(session, ward, name, abbr)
             for name, abbr in WARD_DEPARTMENTS
         }
+        deadlines.seed_default_rules(session, ward.id)
         short = ward_data["FullName"]
         for suffix, role, department, position, name in WARD_ACCOUNTS:
             _user(

@@ -1,4 +1,16 @@
-"""Document types and abbreviations from Nghị định 30/2020/NĐ-CP, Phụ lục III."""
+"""Document types and abbreviations from Nghị định 30/2020/NĐ-CP, Phụ lục III.
+
+The list ships with the code and is copied into the `document_types` table,
+where the city's admin edits it. `ABBREVIATIONS` and `TYPE_CHOICES` are kept
+in step with the table by `refresh`, which runs before each request.
+"""
+
+import logging
+import time
+
+from sqlalchemy import select
+
+logger = logging.getLogger(__name__)
 
 # (name, abbreviation); công văn has no abbreviation and is numbered in its own series.
 DOCUMENT_TYPES = (
@@ -33,6 +45,52 @@ DOCUMENT_TYPES = (
 )
 ABBREVIATIONS = dict(DOCUMENT_TYPES)
 TYPE_CHOICES = [(name, name) for name, _ in DOCUMENT_TYPES]
+
+# Seconds a worker trusts its copy of the table before reading it again.
+# NOTE: another worker process sees an admin's edit only after this delay, and
+# code running outside a request (CLI, scheduler) keeps the list it last read.
+REFRESH_SECONDS = 30
+_loaded: dict = {"source": None, "at": 0.0}
+
+
+def refresh(session, force: bool = False) -> None:
+    """Update ABBREVIATIONS and TYPE_CHOICES in place from the active types.
+
+    They are changed in place because forms and services hold references to
+    them. An empty table (a database not yet migrated) keeps the shipped list.
+    """
+    from vanban.models import DocumentType
+
+    source = str(session.get_bind().url)
+    fresh = time.monotonic() - _loaded["at"] < REFRESH_SECONDS
+    if not force and _loaded["source"] == source and fresh:
+        return
+    rows = session.execute(
+        select(DocumentType.name, DocumentType.abbreviation)
+        .where(DocumentType.active.is_(True))
+        .order_by(DocumentType.position, DocumentType.id)
+    ).all()
+    pairs = [(name, abbreviation) for name, abbreviation in rows] or list(
+        DOCUMENT_TYPES
+    )
+    ABBREVIATIONS.clear()
+    ABBREVIATIONS.update(pairs)
+    TYPE_CHOICES[:] = [(name, name) for name, _ in pairs]
+    _loaded.update(source=source, at=time.monotonic())
+
+
+def use_shipped() -> None:
+    """Go back to the shipped list, as a process that never read the table has."""
+    ABBREVIATIONS.clear()
+    ABBREVIATIONS.update(DOCUMENT_TYPES)
+    TYPE_CHOICES[:] = [(name, name) for name, _ in DOCUMENT_TYPES]
+    _loaded.update(source=None, at=0.0)
+
+
+def invalidate() -> None:
+    """Make the next `refresh` read the table again."""
+    _loaded["at"] = 0.0
+
 
 URGENCY_LABELS = {
     0: "Thường",

@@ -145,8 +145,7 @@ def create_draft(
     """Start a draft, as a reply to an incoming document or on the officer's own."""
     if not user.has_role("officer"):
         raise workflow.Forbidden("Chỉ chuyên viên được soạn dự thảo.")
-    type_name, abbreviation = _clean_type(type_name)
-    subject = _clean_subject(subject)
+    heading = _clean_type(type_name), _clean_subject(subject)
     body_text = nfc(body_text)
     if not body_text and not files:
         raise ServiceError(
@@ -154,29 +153,47 @@ def create_draft(
         )
     if reply_to is not None:
         incoming.begin_reply(session, user, reply_to)
-    draft = Document(
-        organisation_id=user.organisation_id,
-        direction="outgoing",
-        state="drafting",
-        type_name=type_name,
-        type_abbreviation=abbreviation,
-        subject=subject,
+    department_id = user.department_id or (reply_to.department_id if reply_to else None)
+    draft = _add_outgoing(
+        session,
+        user,
+        "drafting",
+        heading,
         body_text=body_text,
         urgency=urgency,
-        department_id=user.department_id
-        or (reply_to.department_id if reply_to else None),
+        department_id=department_id,
         reply_to_id=reply_to.id if reply_to else None,
         holder_id=user.id,
-        author_id=user.id,
     )
-    session.add(draft)
-    session.flush()
     _new_version(session, user, draft, body_text, "", files)
     audit.record(
         session, "draft_created", user=user, document=draft, after="drafting", version=1
     )
     logger.info("draft %s created by user %s", draft.id, user.id)
     return draft
+
+
+def _add_outgoing(
+    session, user: User, state: str, heading: tuple, **fields
+) -> Document:
+    """Add an outgoing document of the user's organisation, authored by the user.
+
+    `heading` is the checked ((type name, abbreviation), subject).
+    """
+    (type_name, abbreviation), subject = heading
+    document = Document(
+        organisation_id=user.organisation_id,
+        direction="outgoing",
+        state=state,
+        type_name=type_name,
+        type_abbreviation=abbreviation,
+        subject=subject,
+        author_id=user.id,
+        **fields,
+    )
+    session.add(document)
+    session.flush()
+    return document
 
 
 def revise(
@@ -403,21 +420,18 @@ def compose(
     """Let a clerk enter an already signed document, ready to number and issue."""
     if not user.has_role("clerk"):
         raise workflow.Forbidden("Chỉ văn thư được nhập văn bản đi để phát hành.")
-    type_name, abbreviation = _clean_type(type_name)
-    subject = _clean_subject(subject)
+    heading = _clean_type(type_name), _clean_subject(subject)
     if due_date is not None and due_date < local_today():
         raise ServiceError(
             "Hạn trả lời không được trước ngày hôm nay.", field="due_date"
         )
     if not files:
         raise ServiceError("Hãy đính kèm tệp văn bản đã ký.", field="files")
-    document = Document(
-        organisation_id=user.organisation_id,
-        direction="outgoing",
-        state="approved",
-        type_name=type_name,
-        type_abbreviation=abbreviation,
-        subject=subject,
+    document = _add_outgoing(
+        session,
+        user,
+        "approved",
+        heading,
         description=nfc(description),
         signer_name=nfc(signer_name),
         signer_position=nfc(signer_position),
@@ -425,10 +439,7 @@ def compose(
         secrecy=secrecy,
         due_date=due_date,
         department_id=user.department_id,
-        author_id=user.id,
     )
-    session.add(document)
-    session.flush()
     _attach(session, document, files, user)
     audit.record(session, "composed", user=user, document=document, after="approved")
     return document
@@ -475,6 +486,7 @@ def _assign_number(session, document: Document, organisation: Organisation) -> N
         "outgoing",
         typed=bool(document.type_abbreviation),
         secret=document.secrecy > 0,
+        type_name=document.type_name,
     )
     issued_at = now()
     year, number = numbering.take_number(session, series, issued_at)
@@ -524,6 +536,7 @@ def issue(
 
     before = document.state
     document.state = "issued"
+    document.completed_at = document.issued_at or now()
     document.holder_id = None
     audit.record(
         session,

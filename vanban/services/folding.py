@@ -1,5 +1,8 @@
 """Folding in SQL: the same case and diacritic folding as `text.fold`, in queries.
 
+It serves filters on columns outside the search index. Document search itself
+compares text folded once by `text.fold` when indexed (`services/search.py`).
+
 SQLite gets `text.fold` itself as a registered function. PostgreSQL gets a
 `translate()` over every Latin letter whose fold is one ASCII letter, which does
 not depend on the database's locale the way `lower()` does.

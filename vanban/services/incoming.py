@@ -3,6 +3,8 @@
 import logging
 from datetime import date
 
+from sqlalchemy import or_, select
+
 from vanban.models import Assignment, Department, Document, Instruction, User
 from vanban.services import ServiceError, audit, numbering, outbox, workflow
 from vanban.services.clock import local_today, now
@@ -24,6 +26,8 @@ def _transition(
     transition = workflow.require(user, document, name)
     before = document.state
     document.state = target
+    if target == "done":
+        document.completed_at = now()
     audit.record(
         session,
         name,
@@ -39,9 +43,84 @@ def _transition(
     logger.info("incoming document %s %s by user %s", document.id, name, user.id)
 
 
-def register(session, user: User, document: Document) -> None:
-    """Enter the document in the incoming register with the next số đến."""
+def _match_key(value: str | None) -> str:
+    """Compare symbols and names whatever their case, spacing, NFC/NFD or Ð/Đ."""
+    return "".join(nfc(value).casefold().split())
+
+
+def _number_key(value: str | None) -> str:
+    return _match_key(value).lstrip("0")
+
+
+def duplicates_of(session, document: Document) -> list[Document]:
+    """Find incoming documents of the organisation received before as this one.
+
+    A duplicate has the same exchange document id, or the same number, symbol
+    and issuing body once look-alike letters, NFD text, case and spaces are
+    evened out.
+    """
+    number = _number_key(document.number)
+    conditions = []
+    if document.exchange_id:
+        conditions.append(Document.exchange_id == document.exchange_id)
+    if number:
+        # The stored number may carry leading zeros ("05"), so every padding
+        # of the number is a candidate; the rest is compared in Python.
+        conditions.append(
+            Document.number.in_({number.zfill(width) for width in range(1, 5)})
+        )
+    if not conditions:
+        return []
+    candidates = session.scalars(
+        select(Document)
+        .where(
+            Document.organisation_id == document.organisation_id,
+            Document.direction == "incoming",
+            # Only documents that reached the organisation before this one.
+            Document.id < document.id,
+            or_(*conditions),
+        )
+        .order_by(Document.id)
+    )
+    found = []
+    exchange_key = _match_key(document.exchange_id)
+    for other in candidates:
+        same_exchange = bool(exchange_key) and (
+            _match_key(other.exchange_id) == exchange_key
+        )
+        same_reference = (
+            bool(number)
+            and _number_key(other.number) == number
+            and _match_key(other.notation) == _match_key(document.notation)
+            and _match_key(other.organ_name) == _match_key(document.organ_name)
+        )
+        if same_exchange or same_reference:
+            found.append(other)
+    return found
+
+
+def _duplicate_message(earlier: Document) -> str:
+    when = earlier.register_number and f", số đến {earlier.register_number}"
+    return (
+        f"Văn bản này có thể đã được nhận trước đây: văn bản số "
+        f"{earlier.number_and_notation} của {earlier.organ_name}{when or ''}. "
+        "Hãy mở văn bản đó để kiểm tra; nếu vẫn cần vào sổ, đánh dấu xác nhận "
+        "rồi bấm vào sổ lại."
+    )
+
+
+def register(
+    session, user: User, document: Document, *, confirm_duplicate: bool = False
+) -> None:
+    """Enter the document in the incoming register with the next số đến.
+
+    A document that looks already received raises ServiceError until the clerk
+    confirms after seeing the warning.
+    """
     workflow.require(user, document, "register")
+    duplicates = duplicates_of(session, document)
+    if duplicates and not confirm_duplicate:
+        raise ServiceError(_duplicate_message(duplicates[0]), field="confirm_duplicate")
     series = numbering.series_for(
         session,
         document.organisation_id,
@@ -49,6 +128,7 @@ def register(session, user: User, document: Document) -> None:
         typed=True,
         secret=document.secrecy > 0,
     )
+    detail = {"duplicate_of": [d.id for d in duplicates]} if duplicates else {}
     registered_at = now()
     year, number = numbering.take_number(session, series, registered_at)
     document.series_id = series.id
@@ -56,7 +136,13 @@ def register(session, user: User, document: Document) -> None:
     document.register_number = number
     document.registered_at = registered_at
     _transition(
-        session, user, document, "register", "registered", arrival_number=number
+        session,
+        user,
+        document,
+        "register",
+        "registered",
+        arrival_number=number,
+        **detail,
     )
 
 
@@ -273,6 +359,7 @@ def complete_by_reply(session, user: User, incoming: Document, reply: Document) 
     if incoming.state != "replying":
         return
     incoming.state = "done"
+    incoming.completed_at = now()
     incoming.holder_id = None
     note = f"Đã trả lời bằng văn bản số {reply.number_and_notation}"
     audit.record(

@@ -1,16 +1,14 @@
 """Document lists: to-do, incoming and outgoing, with filters, sorting and pages."""
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import func, select
 
 from vanban.models import Document, User
-from vanban.services import permissions
+from vanban.services import deadlines, permissions, search, workflow
 from vanban.services.clock import local_today
 from vanban.services.doctypes import URGENCY_LABELS
-from vanban.services.folding import folded
-from vanban.services.text import fold
 from vanban.services.workflow import INCOMING_STATES, OUTGOING_STATES
 
 # Urgency values a list can be filtered by, as they appear in the query string.
@@ -18,11 +16,9 @@ URGENCY_FILTERS = {str(level) for level in URGENCY_LABELS}
 SORTS = {
     "newest": (Document.created_at.desc(), Document.id.desc()),
     "oldest": (Document.created_at.asc(), Document.id.asc()),
-    "due": (
-        case((Document.due_date.is_(None), 1), else_=0),
-        Document.due_date.asc(),
-        Document.id.desc(),
-    ),
+    # Documents with a deadline, soonest first; `_page_ids` puts those without
+    # one after them.
+    "due": (Document.due_date.asc(), Document.id.desc()),
     "urgency": (
         Document.urgency.desc(),
         Document.created_at.desc(),
@@ -53,7 +49,15 @@ class Page:
 
 def _scope_filter(user: User, scope: str):
     if scope == "todo":
-        return permissions.actionable_filter(user)
+        # The state list repeats part of the permission rule so that the
+        # database can read only those states from ix_documents_todo.
+        states = {
+            state
+            for transition in workflow.TRANSITIONS
+            if user.has_role(transition.role)
+            for state in transition.sources
+        }
+        return permissions.actionable_filter(user) & Document.state.in_(states)
     direction = "incoming" if scope == "incoming" else "outgoing"
     return permissions.visible_filter(user) & (Document.direction == direction)
 
@@ -66,23 +70,11 @@ def states_for(scope: str) -> dict[str, str]:
     return {**INCOMING_STATES, **OUTGOING_STATES}
 
 
-def _text_filter(text: str):
-    """Match the folded text in the subject, issuing body or number and symbol."""
-    needle = fold(text)
-    number_and_notation = (
-        func.coalesce(Document.number, "")
-        .concat("/")
-        .concat(func.coalesce(Document.notation, ""))
-    )
-    columns = (Document.subject, Document.organ_name, number_and_notation)
-    return or_(
-        *(folded(column).contains(needle, autoescape=True) for column in columns)
-    )
-
-
-def _apply_filters(query, scope: str, filters: Filters, warning_days: int):
-    if fold(filters.q):
-        query = query.where(_text_filter(filters.q))
+def _apply_filters(session, query, scope: str, filters: Filters, soon_until: date):
+    terms = search.search_terms(filters.q)
+    if terms:
+        # Subject, issuing body, number and symbol, and the indexed text too.
+        query = search.restrict_to_matches(session, query, terms)
     if filters.state in states_for(scope):
         query = query.where(Document.state == filters.state)
     if filters.urgency in URGENCY_FILTERS:
@@ -94,7 +86,7 @@ def _apply_filters(query, scope: str, filters: Filters, warning_days: int):
     elif filters.due == "soon":
         query = query.where(
             Document.due_date >= today,
-            Document.due_date <= today + timedelta(days=warning_days),
+            Document.due_date <= soon_until,
         )
     return query
 
@@ -104,37 +96,65 @@ def list_documents(
 ) -> Page:
     """Return one page of the user's documents in a scope, filtered and sorted."""
     base = select(Document).where(_scope_filter(user, scope))
-    query = _apply_filters(base, scope, filters, warning_days)
+    soon_until = deadlines.soon_limit(
+        session, user.organisation_id, local_today(), warning_days
+    )
+    query = _apply_filters(session, base, scope, filters, soon_until)
 
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    # Without filters the state counts add up to the total, which saves a
+    # count over every document of the list.
+    counts = _state_counts(session, base)
+    if query is base:
+        total = sum(counts.values())
+    else:
+        total = session.scalar(query.with_only_columns(func.count())) or 0
     pages = max(1, -(-total // page_size))
     filters.page = min(max(filters.page, 1), pages)
-    order = SORTS.get(filters.sort, SORTS["newest"])
-    items = list(
-        session.scalars(
-            query.order_by(*order)
-            .offset((filters.page - 1) * page_size)
-            .limit(page_size)
-        )
+    # The page's ids come first from the indexes alone, so the sort never
+    # carries whole documents. The page's documents are then loaded by id.
+    ids = _page_ids(
+        session, query, filters.sort, (filters.page - 1) * page_size, page_size
     )
+    by_id = search.documents_by_id(session, ids)
+    items = [by_id[document_id] for document_id in ids]
 
-    counts = _state_counts(session, base)
     return Page(items, total, filters.page, pages, filters, counts)
 
 
+def _page_ids(session, query, sort: str, offset: int, limit: int) -> list[int]:
+    query = query.with_only_columns(Document.id)
+    if sort != "due":
+        order = SORTS.get(sort, SORTS["newest"])
+        return list(session.scalars(query.order_by(*order).offset(offset).limit(limit)))
+    # Two queries, documents with a deadline and then those without, so that
+    # each follows an index; one ORDER BY that puts empty deadlines last
+    # would sort every document of the list on SQLite.
+    dated = query.where(Document.due_date.is_not(None))
+    ids = list(
+        session.scalars(dated.order_by(*SORTS["due"]).offset(offset).limit(limit))
+    )
+    if len(ids) == limit:
+        return ids
+    if ids:
+        dated_count = offset + len(ids)
+    else:
+        dated_count = session.scalar(dated.with_only_columns(func.count())) or 0
+    undated = (
+        query.where(Document.due_date.is_(None))
+        .order_by(Document.id.desc())
+        .offset(max(0, offset - dated_count))
+        .limit(limit - len(ids))
+    )
+    return ids + list(session.scalars(undated))
+
+
 def _state_counts(session, base) -> dict[str, int]:
-    sub = base.subquery()
-    rows = session.execute(select(sub.c.state, func.count()).group_by(sub.c.state))
-    return {state: count for state, count in rows}
+    query = base.with_only_columns(Document.state, func.count()).group_by(
+        Document.state
+    )
+    return {state: count for state, count in session.execute(query)}
 
 
 def deadline_flag(document: Document, warning_days: int) -> str:
     """Return "overdue", "soon" or "" for a document that is still open."""
-    if document.due_date is None or document.state in ("done", "issued", "returned"):
-        return ""
-    today = local_today()
-    if document.due_date < today:
-        return "overdue"
-    if document.due_date <= today + timedelta(days=warning_days):
-        return "soon"
-    return ""
+    return deadlines.flag(document, warning_days)

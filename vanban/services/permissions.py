@@ -3,7 +3,7 @@
 from sqlalchemy import and_, exists, false, or_, select
 
 from vanban.models import Assignment, Document, User
-from vanban.services import workflow
+from vanban.services import trial, workflow
 
 # Roles that see every document of their organisation.
 ORGANISATION_WIDE_ROLES = ("clerk", "advisor", "leader", "format_reviewer")
@@ -41,10 +41,25 @@ def visible_filter(user: User):
 
 
 def can_view(session, user: User, document: Document) -> bool:
+    if trainer_reads(session, user, document):
+        return True
     if document.organisation_id != user.organisation_id:
         return False
     query = select(Document.id).where(Document.id == document.id, visible_filter(user))
     return session.scalar(query) is not None
+
+
+def trainer_reads(session, user: User, document: Document) -> bool:
+    """Tell whether a trainer reads a document of a ward taking part in the trial.
+
+    Such access is read-only: workflow actions need the document's own
+    organisation, and the trial blueprint rejects every POST on the document.
+    """
+    return (
+        user.has_role("trainer")
+        and document.organisation_id != user.organisation_id
+        and trial.is_participant(session, document.organisation_id)
+    )
 
 
 def actionable_filter(user: User):

@@ -39,6 +39,8 @@ INCOMING_STATES = {
     "replying": "Đang soạn văn bản trả lời",
     "done": "Hoàn thành",
     "returned": "Đã trả lại nơi gửi",
+    # Revoked by its sender (vanban.services.changes); no action leads on.
+    "revoked": "Đã thu hồi",
 }
 OUTGOING_STATES = {
     "drafting": "Đang soạn thảo",
@@ -47,6 +49,7 @@ OUTGOING_STATES = {
     "leader_review": "Chờ lãnh đạo UBND phê duyệt",
     "approved": "Đã duyệt, chờ phát hành",
     "issued": "Đã phát hành",
+    "revoked": "Đã thu hồi",
 }
 
 TRANSITIONS = (
@@ -208,6 +211,12 @@ ACTION_LABELS = {
     "draft_created": "Tạo dự thảo",
     "composed": "Nhập văn bản đi",
     "replied": "Hoàn thành bằng văn bản trả lời",
+    "revoke_sent": "Thu hồi văn bản đã phát hành",
+    "update_sent": "Gửi cập nhật văn bản",
+    "replace_sent": "Thay thế bằng văn bản khác",
+    "revoked_by_sender": "Nơi gửi thu hồi văn bản",
+    "updated_by_sender": "Nơi gửi cập nhật văn bản",
+    "replaced_by_sender": "Nơi gửi thay thế văn bản",
 }
 
 

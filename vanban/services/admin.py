@@ -1,0 +1,570 @@
+"""Settings an admin changes: organisations, departments, users, document types.
+
+Every change is recorded in the audit trail as `settings.<thing>.<verb>` with
+the values before and after. The city's admin administers the whole
+installation, and any other admin administers only their own organisation.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from vanban.models import (
+    AuditEvent,
+    Department,
+    DocumentType,
+    Organisation,
+    User,
+    UserRole,
+)
+from vanban.services import Forbidden, ServiceError, accounts, audit, doctypes, units
+from vanban.services.clock import LOCAL_TZ
+
+logger = logging.getLogger(__name__)
+
+# Prefix of the electronic identifier given to an imported ward until the
+# admin enters the one from the city's directory.
+# NOTE: a ward keeps this provisional code until an admin edits it, and the hub
+# cannot address it before then.
+PROVISIONAL_CODE_PREFIX = "TAM."
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Invalid(ServiceError):
+    """Bad input on a settings form: the page is shown again with the message."""
+
+    status_code = 400
+
+
+# Who administers what
+
+
+def can_administer(user: User) -> bool:
+    return user.is_authenticated and user.has_role("admin")
+
+
+def is_installation_admin(user: User) -> bool:
+    """Tell whether the user is an admin of the city, who administers everything."""
+    return can_administer(user) and user.organisation.kind == "city"
+
+
+def require_admin(user: User) -> None:
+    if not can_administer(user):
+        logger.warning("admin page denied to user %s: not an admin", user.id)
+        raise Forbidden("Chỉ quản trị hệ thống được vào trang này.")
+
+
+def require_installation_admin(user: User) -> None:
+    if not is_installation_admin(user):
+        logger.warning("installation setting denied to user %s", user.id)
+        raise Forbidden("Chỉ quản trị của Thành phố được thay đổi mục này.")
+
+
+def organisations_for(session, admin: User) -> list[Organisation]:
+    """Return the organisations the admin administers, the city first."""
+    query = select(Organisation).order_by(
+        Organisation.parent_id.is_not(None), Organisation.name
+    )
+    if not is_installation_admin(admin):
+        query = query.where(Organisation.id == admin.organisation_id)
+    return list(session.scalars(query))
+
+
+def get_organisation(session, admin: User, organisation_id: int) -> Organisation:
+    """Load an organisation the admin administers, or raise NotFound for any other."""
+    organisation = session.get(Organisation, organisation_id)
+    if organisation is None or (
+        not is_installation_admin(admin) and organisation.id != admin.organisation_id
+    ):
+        raise NotFound("Không tìm thấy đơn vị.")
+    return organisation
+
+
+def _load_in_reach(session, admin: User, model, row_id: int, message: str):
+    """Load a row of an organisation the admin administers, or raise NotFound."""
+    row = session.get(model, row_id)
+    if row is None:
+        raise NotFound(message)
+    get_organisation(session, admin, row.organisation_id)
+    return row
+
+
+def get_department(session, admin: User, department_id: int) -> Department:
+    return _load_in_reach(
+        session, admin, Department, department_id, "Không tìm thấy phòng ban."
+    )
+
+
+def get_user(session, admin: User, user_id: int) -> User:
+    return _load_in_reach(session, admin, User, user_id, "Không tìm thấy người dùng.")
+
+
+# Saving and audit
+
+
+def _save_row(session, admin: User, thing: str, row, new_row, values: dict, state):
+    """Create `new_row()` when `row` is None, else update `row`, and audit either.
+
+    `state(row)` returns the audited values. The audit row belongs to the
+    organisation the row is part of, or is, and otherwise to the admin's own.
+    """
+    before = state(row) if row is not None else None
+    verb = "update" if row is not None else "create"
+    if row is None:
+        row = new_row()
+        session.add(row)
+    for key, value in values.items():
+        setattr(row, key, value)
+    session.flush()
+    audit.record(
+        session,
+        f"settings.{thing}.{verb}",
+        user=admin,
+        organisation_id=_organisation_of(row, admin),
+        before=before,
+        after=state(row),
+    )
+    return row
+
+
+def _organisation_of(row, admin: User) -> int:
+    if isinstance(row, Organisation):
+        return row.id
+    return getattr(row, "organisation_id", None) or admin.organisation_id
+
+
+def _set_active(session, admin: User, thing: str, row, active: bool, **keys) -> None:
+    """Switch `row.active` and audit it, with `keys` naming the row in the audit."""
+    if row.active == active:
+        return
+    row.active = active
+    audit.record(
+        session,
+        f"settings.{thing}.{'activate' if active else 'deactivate'}",
+        user=admin,
+        organisation_id=_organisation_of(row, admin),
+        before={**keys, "active": not active},
+        after={**keys, "active": active},
+    )
+
+
+# Organisations
+
+
+def _organisation_state(organisation: Organisation) -> dict:
+    return {
+        "name": organisation.name,
+        "code": organisation.code,
+        "abbreviation": organisation.abbreviation,
+        "kind": organisation.kind,
+        "unit_code": organisation.unit_code,
+        "parent_id": organisation.parent_id,
+        "active": organisation.active,
+    }
+
+
+def _check_organisation_code(session, code: str, organisation_id: int | None) -> None:
+    other = session.scalar(select(Organisation).where(Organisation.code == code))
+    if other is not None and other.id != organisation_id:
+        raise Invalid(f"Mã định danh {code} đã dùng cho {other.name}.", field="code")
+
+
+def save_organisation(
+    session, admin: User, organisation: Organisation | None, values: dict
+) -> Organisation:
+    """Create an organisation (when `organisation` is None) or edit one."""
+    require_installation_admin(admin)
+    _check_organisation_code(
+        session, values["code"], organisation.id if organisation else None
+    )
+    return _save_row(
+        session,
+        admin,
+        "organisation",
+        organisation,
+        Organisation,
+        values,
+        _organisation_state,
+    )
+
+
+def set_organisation_active(
+    session, admin: User, organisation: Organisation, active: bool
+) -> None:
+    require_installation_admin(admin)
+    if not active and organisation.id == admin.organisation_id:
+        raise Invalid("Không thể ngừng hoạt động đơn vị của chính bạn.")
+    if not active and organisation.active:
+        # Its users are signed out, and login rejects them while it is inactive.
+        for user in session.scalars(
+            select(User).where(User.organisation_id == organisation.id)
+        ):
+            accounts.new_session_token(user)
+    _set_active(session, admin, "organisation", organisation, active)
+
+
+def importable_wards(session, province_code: str) -> list[dict]:
+    """Return the province's wards, each marked when already imported."""
+    try:
+        province = units.find_province(province_code)
+    except KeyError:
+        raise Invalid(
+            "Hãy chọn tỉnh, thành phố trong danh sách.", field="province"
+        ) from None
+    present = set(
+        session.scalars(
+            select(Organisation.unit_code).where(
+                Organisation.unit_code.in_([w["Code"] for w in province["Wards"]]),
+                Organisation.kind == "ward",
+            )
+        )
+    )
+    return [{**ward, "imported": ward["Code"] in present} for ward in province["Wards"]]
+
+
+def import_wards(
+    session, admin: User, province_code: str, ward_codes: list[str], parent_id: int
+) -> list[Organisation]:
+    """Add the chosen wards of a province as organisations, skipping present ones."""
+    require_installation_admin(admin)
+    if not ward_codes:
+        raise Invalid("Hãy đánh dấu ít nhất một phường, xã.", field="wards")
+    wards = {w["Code"]: w for w in importable_wards(session, province_code)}
+    unknown = [code for code in ward_codes if code not in wards]
+    if unknown:
+        raise Invalid(
+            "Có phường, xã không thuộc tỉnh, thành phố đã chọn.", field="wards"
+        )
+    created = []
+    for code in dict.fromkeys(ward_codes):
+        ward = wards[code]
+        if ward["imported"]:
+            continue
+        organisation = Organisation(
+            code=f"{PROVISIONAL_CODE_PREFIX}{code}",
+            name=f"UBND {ward['FullName']}",
+            abbreviation="UBND",
+            kind="ward",
+            unit_code=code,
+            parent_id=parent_id,
+        )
+        session.add(organisation)
+        session.flush()
+        audit.record(
+            session,
+            "settings.organisation.import",
+            user=admin,
+            organisation_id=organisation.id,
+            before=None,
+            after=_organisation_state(organisation),
+        )
+        created.append(organisation)
+    logger.info("imported %d wards of province %s", len(created), province_code)
+    return created
+
+
+# Departments
+
+
+def _department_state(department: Department) -> dict:
+    return {
+        "id": department.id,
+        "name": department.name,
+        "abbreviation": department.abbreviation,
+        "active": department.active,
+    }
+
+
+def save_department(
+    session,
+    admin: User,
+    organisation: Organisation,
+    department: Department | None,
+    values: dict,
+) -> Department:
+    require_admin(admin)
+    other = session.scalar(
+        select(Department).where(
+            Department.organisation_id == organisation.id,
+            Department.abbreviation == values["abbreviation"],
+        )
+    )
+    if other is not None and (department is None or other.id != department.id):
+        raise Invalid(
+            f"Chữ viết tắt {values['abbreviation']} đã dùng cho {other.name}.",
+            field="abbreviation",
+        )
+    return _save_row(
+        session,
+        admin,
+        "department",
+        department,
+        lambda: Department(organisation_id=organisation.id),
+        values,
+        _department_state,
+    )
+
+
+def set_department_active(
+    session, admin: User, department: Department, active: bool
+) -> None:
+    require_admin(admin)
+    _set_active(session, admin, "department", department, active, id=department.id)
+
+
+# Users
+
+
+def _user_state(user: User) -> dict:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "full_name": user.full_name,
+        "position": user.position,
+        "email": user.email,
+        "department_id": user.department_id,
+        "roles": sorted(user.roles),
+        "active": user.active,
+    }
+
+
+def _is_active_admin(user: User) -> bool:
+    return user.active and user.has_role("admin")
+
+
+def _guard_last_admin(session, user: User, roles: set[str], active: bool) -> None:
+    """Reject a change that leaves the user's organisation without an active admin."""
+    if not _is_active_admin(user) or (active and "admin" in roles):
+        return
+    others = session.scalar(
+        select(func.count(User.id))
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(
+            User.organisation_id == user.organisation_id,
+            User.active.is_(True),
+            UserRole.role == "admin",
+            User.id != user.id,
+        )
+    )
+    if not others:
+        raise Invalid(
+            "Không thể thực hiện: đây là quản trị cuối cùng còn hoạt động của "
+            f"{user.organisation.name}. Hãy giao vai trò Quản trị cho người khác "
+            "trước.",
+            field="roles",
+        )
+
+
+def _check_department(session, organisation: Organisation, department_id) -> None:
+    if department_id is None:
+        return
+    department = session.get(Department, department_id)
+    if department is None or department.organisation_id != organisation.id:
+        raise Invalid("Phòng ban không thuộc đơn vị này.", field="department_id")
+
+
+def _check_roles(roles: set[str]) -> None:
+    if not roles:
+        raise Invalid("Hãy chọn ít nhất một vai trò.", field="roles")
+
+
+def create_user(
+    session, admin: User, organisation: Organisation, values: dict, password: str
+) -> User:
+    """Add a user who must change the given password at their first login."""
+    require_admin(admin)
+    roles = set(values.pop("roles"))
+    _check_roles(roles)
+    _check_department(session, organisation, values.get("department_id"))
+    username = values["username"].lower()
+    existing_id = session.scalar(
+        select(User.id).where(func.lower(User.username) == username)
+    )
+    if existing_id is not None:
+        raise Invalid(f"Tên đăng nhập {username} đã có người dùng.", field="username")
+    user = User(organisation_id=organisation.id, **{**values, "username": username})
+    user.role_grants = [UserRole(role=role) for role in sorted(roles)]
+    session.add(user)
+    accounts.set_one_time_password(session, user, password)
+    session.flush()
+    audit.record(
+        session,
+        "settings.user.create",
+        user=admin,
+        organisation_id=organisation.id,
+        before=None,
+        after=_user_state(user),
+    )
+    return user
+
+
+def update_user(session, admin: User, user: User, values: dict) -> None:
+    require_admin(admin)
+    roles = set(values.pop("roles"))
+    _check_roles(roles)
+    _check_department(session, user.organisation, values.get("department_id"))
+    _guard_last_admin(session, user, roles, values.get("active", user.active))
+    before = _user_state(user)
+    for key, value in values.items():
+        setattr(user, key, value)
+    if roles != user.roles:
+        user.role_grants = [UserRole(role=role) for role in sorted(roles)]
+    if not user.active:
+        accounts.new_session_token(user)
+    session.flush()
+    audit.record(
+        session,
+        "settings.user.update",
+        user=admin,
+        organisation_id=user.organisation_id,
+        before=before,
+        after=_user_state(user),
+    )
+
+
+def set_user_active(session, admin: User, user: User, active: bool) -> None:
+    require_admin(admin)
+    if user.active == active:
+        return
+    _guard_last_admin(session, user, user.roles, active)
+    if not active:
+        # A deactivated account is signed out everywhere at once.
+        accounts.new_session_token(user)
+    _set_active(
+        session, admin, "user", user, active, id=user.id, username=user.username
+    )
+
+
+def reset_password(session, admin: User, user: User, password: str) -> None:
+    """Set a one-time password, which the user replaces at the next login."""
+    require_admin(admin)
+    before = user.must_change_password
+    accounts.set_one_time_password(session, user, password)
+    audit.record(
+        session,
+        "settings.user.reset_password",
+        user=admin,
+        organisation_id=user.organisation_id,
+        before={"id": user.id, "must_change_password": before},
+        after={"id": user.id, "must_change_password": True},
+    )
+
+
+def users_of(session, organisation: Organisation) -> list[User]:
+    return list(
+        session.scalars(
+            select(User)
+            .where(User.organisation_id == organisation.id)
+            .order_by(User.active.desc(), User.username)
+        )
+    )
+
+
+# Document types
+
+
+def _doctype_state(doctype: DocumentType) -> dict:
+    return {
+        "id": doctype.id,
+        "name": doctype.name,
+        "abbreviation": doctype.abbreviation,
+        "active": doctype.active,
+    }
+
+
+def save_doctype(
+    session, admin: User, doctype: DocumentType | None, values: dict
+) -> DocumentType:
+    require_installation_admin(admin)
+    other = session.scalar(
+        select(DocumentType).where(DocumentType.name == values["name"])
+    )
+    if other is not None and (doctype is None or other.id != doctype.id):
+        raise Invalid(f"Loại văn bản {values['name']} đã có.", field="name")
+    last_position = session.scalar(select(func.max(DocumentType.position))) or 0
+    doctype = _save_row(
+        session,
+        admin,
+        "doctype",
+        doctype,
+        lambda: DocumentType(position=last_position + 1),
+        values,
+        _doctype_state,
+    )
+    doctypes.invalidate()
+    return doctype
+
+
+# Audit trail
+
+
+AUDIT_PAGE_SIZE = 50
+
+
+@dataclass
+class AuditFilters:
+    user: str = ""
+    action: str = ""
+    start: date | None = None
+    end: date | None = None
+    organisation_id: int | None = None
+
+
+@dataclass
+class AuditPage:
+    events: list[AuditEvent]
+    total: int
+    page: int
+    pages: int
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=LOCAL_TZ)
+
+
+def audit_events(session, admin: User, filters: AuditFilters, page: int) -> AuditPage:
+    """Return one page of audit rows the admin may read, newest first."""
+    require_admin(admin)
+
+    query = select(AuditEvent)
+    if not is_installation_admin(admin):
+        query = query.where(AuditEvent.organisation_id == admin.organisation_id)
+    if filters.organisation_id is not None:
+        query = query.where(AuditEvent.organisation_id == filters.organisation_id)
+    if filters.user:
+        query = query.join(User, User.id == AuditEvent.user_id).where(
+            func.lower(User.username).contains(filters.user.lower(), autoescape=True)
+        )
+    if filters.action:
+        query = query.where(
+            AuditEvent.action.startswith(filters.action, autoescape=True)
+        )
+    if filters.start is not None:
+        query = query.where(AuditEvent.created_at >= _local_midnight(filters.start))
+    if filters.end is not None:
+        query = query.where(
+            AuditEvent.created_at < _local_midnight(filters.end + timedelta(days=1))
+        )
+
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    pages = max(1, -(-total // AUDIT_PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    events = session.scalars(
+        query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        .limit(AUDIT_PAGE_SIZE)
+        .offset((page - 1) * AUDIT_PAGE_SIZE)
+    )
+    return AuditPage(events=list(events), total=total, page=page, pages=pages)
+
+
+def audit_actions(session, admin: User) -> list[str]:
+    """Return the actions present in the trail the admin may read."""
+    query = select(AuditEvent.action).distinct().order_by(AuditEvent.action)
+    if not is_installation_admin(admin):
+        query = query.where(AuditEvent.organisation_id == admin.organisation_id)
+    return list(session.scalars(query))

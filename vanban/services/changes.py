@@ -1,0 +1,190 @@
+"""Revoke, update or replace an issued document at every recipient (edXML 1-3).
+
+The sender's clerk acts on an issued outgoing document with a reason. The
+change is recorded here at once and queued in the outbox for each recipient,
+as a package of BussinessDocType 1 (revoke), 2 (update) or 3 (replace).
+vanban.exchange.mapping applies it on the receiving side.
+"""
+
+import logging
+from datetime import date
+
+from sqlalchemy import select
+
+from vanban.models import Document, OutboxMessage, User
+from vanban.services import Forbidden, ServiceError, audit, outbox
+from vanban.services.clock import local_today, now
+from vanban.services.text import nfc
+
+logger = logging.getLogger(__name__)
+
+REVOKE, UPDATE, REPLACE = 1, 2, 3
+MAX_REASON_LENGTH = 2000
+
+
+def can_change(user: User, document: Document) -> bool:
+    """Tell whether the user may revoke, update or replace the document now."""
+    return (
+        user.has_role("clerk")
+        and user.organisation_id == document.organisation_id
+        and document.direction == "outgoing"
+        and document.state == "issued"
+        and document.replaced_by_id is None
+    )
+
+
+def revoke(session, user: User, document: Document, reason: str) -> None:
+    """Revoke an issued document at every recipient (thu hồi)."""
+    reason = _check(user, document, reason)
+    document.state = "revoked"
+    document.revoked_at = now()
+    document.revoke_reason = reason
+    _queue(session, document, REVOKE, reason)
+    audit.record(
+        session,
+        "revoke_sent",
+        user=user,
+        document=document,
+        before="issued",
+        after="revoked",
+        note=reason,
+    )
+    logger.info("document %s revoked by user %s", document.id, user.id)
+
+
+def update(
+    session,
+    user: User,
+    document: Document,
+    reason: str,
+    *,
+    subject: str,
+    description: str,
+    due_date: date | None,
+) -> None:
+    """Send changed metadata of an issued document to every recipient (cập nhật).
+
+    The hub takes a second update of the same document for a repeat of the
+    first. So a document is updated once, and a later change needs a
+    replacement.
+    """
+    reason = _check(user, document, reason)
+    if _sent_before(session, document, UPDATE):
+        raise ServiceError(
+            "Văn bản này đã được gửi cập nhật một lần. Muốn sửa tiếp, hãy phát "
+            "hành văn bản mới rồi dùng “Thay thế”.",
+            field="reason",
+        )
+    subject = nfc(subject)
+    if not subject:
+        raise ServiceError("Hãy nhập trích yếu.", field="subject")
+    if len(subject) > 500:
+        raise ServiceError("Trích yếu dài quá 500 ký tự.", field="subject")
+    if due_date is not None and due_date < local_today():
+        raise ServiceError(
+            "Hạn trả lời không được trước ngày hôm nay.", field="due_date"
+        )
+    changes = apply_fields(
+        document,
+        {"subject": subject, "description": nfc(description), "due_date": due_date},
+    )
+    if not changes:
+        raise ServiceError("Chưa có thông tin nào thay đổi.", field="subject")
+    _queue(session, document, UPDATE, reason)
+    audit.record(
+        session, "update_sent", user=user, document=document, note=reason, **changes
+    )
+    logger.info("document %s updated by user %s", document.id, user.id)
+
+
+def replace(
+    session, user: User, document: Document, reason: str, replacement_number: str
+) -> Document:
+    """Replace an issued document by another one issued here (thay thế).
+
+    The replacement goes to its own recipients as a package of type 3 that
+    names the replaced document, and each recipient links the two.
+    """
+    reason = _check(user, document, reason)
+    wanted = nfc(replacement_number).replace(" ", "")
+    replacement = session.scalar(
+        select(Document).where(
+            Document.organisation_id == document.organisation_id,
+            Document.direction == "outgoing",
+            Document.state == "issued",
+            Document.id != document.id,
+            Document.number + "/" + Document.notation == wanted,
+        )
+    )
+    if replacement is None:
+        raise ServiceError(
+            f"Không có văn bản đi đã phát hành số “{wanted}” để thay thế.",
+            field="replacement",
+        )
+    document.replaced_by_id = replacement.id
+    _queue(session, replacement, REPLACE, reason)
+    audit.record(
+        session,
+        "replace_sent",
+        user=user,
+        document=document,
+        number=replacement.number_and_notation,
+        note=reason,
+    )
+    logger.info(
+        "document %s replaced by %s by user %s", document.id, replacement.id, user.id
+    )
+    return replacement
+
+
+def _check(user: User, document: Document, reason: str) -> str:
+    if not can_change(user, document):
+        raise Forbidden(
+            "Chỉ văn thư của đơn vị gửi được thu hồi, cập nhật hoặc thay thế văn "
+            "bản đã phát hành."
+        )
+    reason = nfc(reason)
+    if not reason:
+        raise ServiceError("Hãy nhập lý do.", field="reason")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ServiceError(f"Lý do dài quá {MAX_REASON_LENGTH} ký tự.", field="reason")
+    return reason
+
+
+def apply_fields(document: Document, values: dict) -> dict:
+    """Set the changed fields and return them as {field: [before, after]} text.
+
+    The audit row of an update keeps this, and the timeline shows it.
+    """
+    changes = {}
+    for name, value in values.items():
+        before = getattr(document, name)
+        if before != value:
+            changes[name] = [_text(before), _text(value)]
+            setattr(document, name, value)
+    return changes
+
+
+def _text(value) -> str:
+    if isinstance(value, date):
+        return f"{value:%d/%m/%Y}"
+    return "" if value is None else str(value)
+
+
+def _sent_before(session, document: Document, business_doc_type: int) -> bool:
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.document_id == document.id,
+        OutboxMessage.business_doc_type == business_doc_type,
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def _queue(session, document: Document, business_doc_type: int, reason: str) -> None:
+    for recipient in document.recipients:
+        outbox.queue_document(
+            session,
+            document,
+            recipient.organisation,
+            business_doc_type=business_doc_type,
+            note=reason,
+        )
