@@ -15,13 +15,10 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 from vanban.forms import REQUIRED, BaseForm, CheckboxList
 from vanban.models.organisations import ORGANISATION_KINDS
 from vanban.models.users import ROLES
+from vanban.services.audit_labels import ORGANISATION_KIND_LABELS
 from vanban.services.doctypes import ROLE_LABELS
 
-KIND_LABELS = {
-    "city": "UBND Thành phố",
-    "center": "Đơn vị trực thuộc Thành phố",
-    "ward": "UBND phường, xã",
-}
+KIND_LABELS = ORGANISATION_KIND_LABELS
 # Electronic identifier (mã định danh điện tử) of the shape NNN.NN.NN.ANN.
 CODE_PATTERN = re.compile(r"\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}")
 PROVISIONAL_PATTERN = re.compile(r"TAM\.\d{5}")

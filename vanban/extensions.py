@@ -47,6 +47,8 @@ def _configure_sqlite(dbapi_connection, connection_record):
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # A 64 MiB page cache per connection keeps search and list indexes in memory.
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
     from vanban.services.folding import register_sqlite
 

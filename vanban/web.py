@@ -1,11 +1,13 @@
 """Request plumbing shared by every blueprint: htmx responses, errors, security."""
 
 import logging
+import traceback
 from urllib.parse import urlsplit
 
 from flask import (
     Flask,
     Response,
+    current_app,
     flash,
     g,
     make_response,
@@ -36,6 +38,7 @@ ERROR_MESSAGES = {
     413: "Dữ liệu gửi lên quá lớn.",
     422: "Dữ liệu nhập chưa hợp lệ.",
     429: "Bạn thao tác quá nhanh. Vui lòng thử lại sau.",
+    500: "Hệ thống gặp lỗi và chưa thực hiện được yêu cầu. Vui lòng thử lại sau.",
 }
 
 
@@ -206,11 +209,44 @@ def _discard_body() -> None:
 
 
 def _handle_http_error(error: HTTPException):
-    if error.code is None or error.code >= 500:
+    if error.code is None or error.code > 500:
         return error
     if error.code == 413:
         _discard_body()
     return error_response(error.code)
+
+
+def _handle_unexpected(error: Exception):
+    """Show the Vietnamese error page for an uncaught exception, never a traceback.
+
+    Under tests and in debug mode the exception is re-raised, as Flask does.
+    """
+    propagate = current_app.config.get("PROPAGATE_EXCEPTIONS")
+    if propagate is None:
+        propagate = current_app.testing or current_app.debug
+    if propagate:
+        raise error
+    # Log the type and the frames only, because the message may quote document text.
+    frames = "".join(traceback.format_tb(error.__traceback__))
+    logger.error(
+        "unhandled %s on %s %s\n%s",
+        type(error).__name__,
+        request.method,
+        request.path,
+        frames,
+    )
+    db.session.rollback()
+    try:
+        return error_response(500)
+    except Exception:
+        logger.error(
+            "error page failed on %s %s, plain text sent instead",
+            request.method,
+            request.path,
+        )
+        response = make_response(ERROR_MESSAGES[500], 500)
+        response.mimetype = "text/plain"
+        return response
 
 
 def _handle_service_error(error: ServiceError):
@@ -287,6 +323,7 @@ def register_web(app: Flask) -> None:
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(Exception, _handle_unexpected)
     app.register_error_handler(ServiceError, _handle_service_error)
     app.jinja_env.filters["vn_date"] = _vn_date
     app.jinja_env.filters["vn_datetime"] = _vn_datetime

@@ -67,3 +67,36 @@ def test_trainer_prepares_trial_and_watches_progress(new_page, login_as):
 
     row.locator("td").nth(1).get_by_role("link").click()
     expect(page.locator("#timeline")).to_contain_text("Chuyển tham mưu")
+
+
+def test_city_admin_saves_settings_in_browser(new_page):
+    page = new_page()
+    log_in(page, "thanhpho.quantri", "UBND Thành phố")
+    page.goto("/trial/settings")
+    prefix = page.get_by_label("Phần đầu bắt buộc của trích yếu")
+    expect(prefix).to_have_value("THỬ NGHIỆM TRAO ĐỔI GỬI NHẬN VĂN BẢN")
+    prefix.fill("THỬ NGHIỆM LIÊN THÔNG")
+    page.get_by_label("Ngưỡng cảnh báo chậm (giờ)").fill("0")
+    page.get_by_role("button", name="Lưu").click()
+    # A wrong value keeps what was typed in every field.
+    expect(page.get_by_text("Ngưỡng cảnh báo phải từ 1 đến 720 giờ.")).to_be_visible()
+    expect(page.get_by_text("Trường này là bắt buộc.")).to_have_count(0)
+    expect(prefix).to_have_value("THỬ NGHIỆM LIÊN THÔNG")
+    page.get_by_label("Ngưỡng cảnh báo chậm (giờ)").fill("4")
+    page.get_by_role("button", name="Lưu").click()
+    expect(page.get_by_text("Đã lưu cấu hình thử nghiệm.")).to_be_visible()
+    expect(prefix).to_have_value("THỬ NGHIỆM LIÊN THÔNG")
+    expect(page.get_by_label("Ngưỡng cảnh báo chậm (giờ)")).to_have_value("4")
+
+
+def test_phone_dashboard_cell_labels(new_page, login_as):
+    join_ward = login_as(TRAINER).post(
+        "/trial/prepare", {"wards": [str(org("Ba Đình").id)]}
+    )
+    assert join_ward.status_code == 200
+    page = new_page(viewport={"width": 390, "height": 844})
+    log_in(page, TRAINER, CENTER)
+    page.goto("/trial/")
+    cell = page.locator("tr", has_text="UBND Phường Ba Đình").locator("td").first
+    label = cell.evaluate("cell => getComputedStyle(cell, '::before').content")
+    assert label == '"Kịch bản 01 – 1. Thành phố phát hành, phường nhận: "'

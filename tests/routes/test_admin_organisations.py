@@ -267,3 +267,68 @@ def test_create_doctype_and_bad_input(app, session):
         == "SY"
     )
     assert _last_event(session, "settings.doctype.create").detail["before"] is None
+
+
+def test_turned_off_type_still_filters_records(app, session):
+    doctype = session.scalar(
+        select(DocumentType).where(DocumentType.name == "Công văn")
+    )
+    web = WebUser(app).login(CITY_ADMIN)
+    off = web.post(f"/admin/doctypes/{doctype.id}/edit", {"abbreviation": ""})
+    assert off.status_code == 303
+    clerk = WebUser(app).login(ward_username("clerk"))
+    book = clerk.get("/registers/books/outgoing/2026?type=Công văn")
+    assert book.status_code == 200
+    assert "Loại văn bản không hợp lệ" not in book.get_data(as_text=True)
+    assert ("Công văn", "Công văn") not in doctypes.TYPE_CHOICES
+    assert ("Công văn", "Công văn") in doctypes.ALL_TYPE_CHOICES
+    found = clerk.get("/search/?type_name=Công văn")
+    assert found.status_code == 200
+    unknown = clerk.get("/registers/books/outgoing/2026?type=Không có loại này")
+    assert unknown.status_code == 422
+
+
+def test_duplicate_doctype_abbreviation_is_refused(app, session):
+    web = WebUser(app).login(CITY_ADMIN)
+    count = session.scalar(select(func.count(DocumentType.id)))
+    for abbreviation in ("QĐ", "qđ"):
+        response = web.post(
+            "/admin/doctypes/new",
+            {"name": "Quyết định khác", "abbreviation": abbreviation, "active": "y"},
+        )
+        assert response.status_code == 400
+        page = response.get_data(as_text=True)
+        assert f"Chữ viết tắt {abbreviation} đã dùng cho loại Quyết định." in page
+    hop_dong = session.scalar(
+        select(DocumentType).where(DocumentType.name == "Hợp đồng")
+    )
+    taken = web.post(f"/admin/doctypes/{hop_dong.id}/edit", {"abbreviation": "KH"})
+    assert taken.status_code == 400
+    # HĐ of Hợp đồng and HD of Hướng dẫn differ, as in the decree's list.
+    kept = web.post(
+        f"/admin/doctypes/{hop_dong.id}/edit", {"abbreviation": "HĐ", "active": "y"}
+    )
+    assert kept.status_code == 303
+    session.rollback()
+    assert session.scalar(select(func.count(DocumentType.id))) == count
+    assert hop_dong.abbreviation == "HĐ"
+
+
+def test_ward_import_counts_added_and_present(app, session):
+    hanoi = units.find_province("01")
+    fresh = [w for w in hanoi["Wards"] if w["Code"] not in demo.WARD_CODES][:1]
+    web = WebUser(app).login(CITY_ADMIN)
+    form = {
+        "province": "01",
+        "parent_id": str(_city(session).id),
+        "wards": [fresh[0]["Code"], *demo.WARD_CODES[:2]],
+    }
+    response = web.post("/admin/organisations/import", form)
+    assert response.status_code == 303
+    page = web.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Đã thêm 1 phường, xã." in page
+    assert "2 phường, xã đã có từ trước nên không thêm lại." in page
+    again = web.post("/admin/organisations/import", form)
+    page = web.get(again.headers["Location"]).get_data(as_text=True)
+    assert "Đã thêm 0 phường, xã." in page
+    assert "3 phường, xã đã có từ trước" in page

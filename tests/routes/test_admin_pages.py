@@ -6,6 +6,8 @@ installation-wide settings. Every other role gets 403, and an anonymous visitor
 goes to the login page.
 """
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -123,3 +125,10 @@ def test_index_links_registered_pages(app):
     assert 'href="/admin/doctypes"' in city_page
     assert 'href="/admin/doctypes"' not in ward_page
     assert 'href="/exchange/settings"' in city_page
+
+
+def test_index_titles_without_stray_colon(app):
+    page = WebUser(app).login(WARD_ADMIN).get("/admin/").get_data(as_text=True)
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    assert "Đơn vị Thêm, sửa, ngừng hoạt động đơn vị" in text
+    assert " :" not in text

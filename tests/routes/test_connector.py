@@ -169,7 +169,9 @@ def exchange(session, hub_server) -> Exchange:
     )
 
 
-def city_issues(login_as, subject: str, recipients=("Ba Đình",), info=()) -> int:
+def city_issues(
+    login_as, subject: str, recipients=("Ba Đình",), info=(), secrecy=0
+) -> int:
     """Let the city clerk enter a document with the guide PDF and issue it."""
     clerk = login_as("thanhpho.vanthu")
     with open(GUIDE, "rb") as handle:
@@ -182,7 +184,7 @@ def city_issues(login_as, subject: str, recipients=("Ba Đình",), info=()) -> i
                 "signer_position": "Giám đốc",
                 "signer_name": "Người ký (demo)",
                 "urgency": "1",
-                "secrecy": "0",
+                "secrecy": str(secrecy),
                 "files": (handle, GUIDE.name),
             },
             content_type="multipart/form-data",
@@ -777,3 +779,102 @@ def test_http_revoke_unknown_document(login_as, session, exchange):
     assert delivery.state == "pending"
     assert delivery.attempts == 1
     assert "Không có văn bản" in delivery.last_error
+
+
+# Two documents with the same number and symbol (the secret series).
+
+
+def issue_secret_twin(login_as) -> tuple[int, int]:
+    """Issue an ordinary document, then secret ones until one has its number."""
+    ordinary_id = city_issues(login_as, "Văn bản thường qua trục")
+    ordinary = reload(ordinary_id)
+    # The secret series has its own numbers, from 01.
+    for _ in range(int(ordinary.number)):
+        secret_id = city_issues(login_as, "Văn bản tối mật qua trục", secrecy=2)
+    secret = reload(secret_id)
+    assert secret.number_and_notation == ordinary.number_and_notation
+    assert secret.issued_date == ordinary.issued_date
+    return ordinary_id, secret_id
+
+
+def test_http_secret_document_with_repeated_number_delivered(
+    login_as, session, exchange
+):
+    """A secret document numbered like an ordinary one still reaches the ward."""
+    ordinary_id, secret_id = issue_secret_twin(login_as)
+    ordinary, secret = reload(ordinary_id), reload(secret_id)
+    assert secret.exchange_id == f"{ordinary.exchange_id}#{secret_id}"
+
+    run(session, exchange.ward_settings_id)
+
+    assert [row.state for row in outbox_rows(session, secret_id)] == ["sent"]
+    (copy,) = received_copies(session, exchange.ward_id, secret_id)
+    assert copy.subject == "Văn bản tối mật qua trục"
+    assert copy.secrecy == 2
+    (other,) = received_copies(session, exchange.ward_id, ordinary_id)
+    assert other.subject == "Văn bản thường qua trục"
+    run(session, exchange.city_settings_id)
+    assert recipient_row(session, secret_id, exchange.ward_id).status_code == "01"
+
+
+def test_http_used_document_id_conflict(login_as, session, exchange):
+    """The hub refuses other bytes under a stored DocumentId; the clerk sees why."""
+    ordinary_id, secret_id = issue_secret_twin(login_as)
+    rows = outbox_rows(session, secret_id)
+    for row in rows:
+        row.state, row.sent_at, row.message_id = "pending", None, None
+    # As before the fix: the secret document under the ordinary one's DocumentId.
+    ordinary = session.get(Document, ordinary_id)
+    session.get(Document, secret_id).exchange_id = ordinary.exchange_id
+    session.commit()
+
+    run(session, exchange.city_settings_id, poll=False)
+
+    [row] = outbox_rows(session, secret_id)
+    assert row.state == "failed"
+    assert row.error_detail.startswith("Trục liên thông từ chối gói tin: ")
+    assert "cùng mã văn bản" in row.error_detail
+    assert row.last_error.startswith("Trục trả lời HTTP 409: conflict — ")
+    page = login_as("thanhpho.vanthu").get("/exchange/?state=failed")
+    text = page.get_data(as_text=True)
+    assert "Trục trả lời HTTP 409: conflict" in text
+    assert "returned HTTP" not in text
+
+
+def test_http_replace_goes_to_holders_of_the_replaced(login_as, session, exchange):
+    """A replacement notice reaches only those who hold the replaced document."""
+    register_at_hub(session, org("Ngọc Hà"), org("UBND Thành phố"))
+    session.commit()
+    old_id = city_issues(login_as, "Văn bản cũ")
+    new_id = city_issues(login_as, "Văn bản mới", recipients=("Ba Đình", "Ngọc Hà"))
+    run(session, exchange.ward_settings_id)
+    new_number = reload(new_id).number_and_notation
+
+    response = login_as("thanhpho.vanthu").post(
+        f"/changes/{old_id}/replace",
+        {"replace-replacement": new_number, "replace-reason": "Ban hành lại."},
+    )
+    assert response.status_code == 303
+    run(session, exchange.city_settings_id, poll=False)
+    run(session, exchange.ward_settings_id)
+    run(session, exchange.city_settings_id)
+
+    fresh()
+    replace_rows = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.business_doc_type == 3)
+    ).all()
+    assert [(r.recipient_organisation_id, r.state) for r in replace_rows] == [
+        (exchange.ward_id, "sent")
+    ]
+    message = session.scalar(
+        select(HubMessage).where(HubMessage.business_doc_type == 3)
+    )
+    assert [d.recipient_organ_id for d in message.deliveries] == [org("Ba Đình").code]
+    assert [d.state for d in message.deliveries] == ["delivered"]
+    (old_copy,) = received_copies(session, exchange.ward_id, old_id)
+    (new_copy,) = received_copies(session, exchange.ward_id, new_id)
+    assert old_copy.replaced_by_id == new_copy.id
+    # Per recipient of the replaced document, the sender's record shows status 15.
+    assert recipient_row(session, old_id, exchange.ward_id).status_code == "15"
+    page = login_as("thanhpho.vanthu").get(f"/documents/{old_id}")
+    assert "Đồng ý" in page.get_data(as_text=True)

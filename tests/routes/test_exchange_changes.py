@@ -1,5 +1,6 @@
 """Revoke, update and replace an issued document (BussinessDocType 1-3)."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -212,3 +213,110 @@ def test_revoke_unknown_document(login_as):
     assert "Không có văn bản" in message.error_detail
     page = login_as("thanhpho.vanthu").get("/exchange/?state=failed")
     assert "Không có văn bản" in page.get_data(as_text=True)
+
+
+def test_replace_with_itself_refused(login_as):
+    old_id, _ = city_issues_guide(login_as)
+    number = reload(old_id).number_and_notation
+    response = login_as("thanhpho.vanthu").post(
+        f"/changes/{old_id}/replace",
+        {"replace-replacement": number, "replace-reason": "Ban hành lại."},
+    )
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert "Không thể thay thế văn bản bằng chính nó." in text
+    assert "Không có văn bản đi đã phát hành" not in text
+    assert reload(old_id).replaced_by_id is None
+
+
+def test_replacement_used_once(login_as):
+    first_id, _ = city_issues_guide(login_as)
+    second_id, _ = city_issues_guide(login_as, subject="Hướng dẫn thứ hai")
+    new_id, _ = city_issues_guide(login_as, subject="Hướng dẫn mới")
+    new_number = reload(new_id).number_and_notation
+    clerk = login_as("thanhpho.vanthu")
+    values = {"replace-replacement": new_number, "replace-reason": "Ban hành lại."}
+    assert clerk.post(f"/changes/{first_id}/replace", values).status_code == 303
+
+    response = clerk.post(f"/changes/{second_id}/replace", values)
+
+    assert response.status_code == 422
+    assert "đã được dùng để thay thế" in response.get_data(as_text=True)
+    assert reload(second_id).replaced_by_id is None
+
+
+@pytest.mark.parametrize(
+    "due, message",
+    [
+        ("9999-12-31", "Hạn trả lời quá xa"),
+        ("2000-01-01", "không được trước ngày hôm nay"),
+    ],
+)
+def test_update_due_date_range(login_as, due, message):
+    outgoing_id, incoming_id = city_issues_guide(login_as)
+    response = login_as("thanhpho.vanthu").post(
+        f"/changes/{outgoing_id}/update",
+        {
+            "update-subject": "Trích yếu đang sửa",
+            "update-due_date": due,
+            "update-reason": "Sửa hạn trả lời.",
+        },
+    )
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert message in text
+    assert "Trích yếu đang sửa" in text
+    assert "Sửa hạn trả lời." in text
+    assert reload(outgoing_id).due_date is None
+    assert reload(incoming_id).subject != "Trích yếu đang sửa"
+
+
+def test_update_due_date_within_range_accepted(login_as):
+    outgoing_id, incoming_id = city_issues_guide(login_as)
+    due = local_today() + timedelta(days=365 * 2)
+    response = login_as("thanhpho.vanthu").post(
+        f"/changes/{outgoing_id}/update",
+        {
+            "update-subject": "Hướng dẫn (sửa hạn)",
+            "update-due_date": due.isoformat(),
+            "update-reason": "Sửa hạn trả lời.",
+        },
+    )
+    assert response.status_code == 303
+    assert reload(incoming_id).due_date == due
+
+
+def test_revoke_twice_says_already_revoked(login_as):
+    outgoing_id, _ = city_issues_guide(login_as)
+    clerk = login_as("thanhpho.vanthu")
+    values = {"revoke-reason": REASON}
+    assert clerk.post(f"/changes/{outgoing_id}/revoke", values).status_code == 303
+
+    response = clerk.post(f"/changes/{outgoing_id}/revoke", values)
+
+    assert response.status_code == 409
+    text = response.get_data(as_text=True)
+    assert "đã được thu hồi" in text
+    assert "Chỉ văn thư của đơn vị gửi" not in text
+
+
+def test_timeline_colon_follows_label(login_as):
+    old_id, old_copy_id = city_issues_guide(login_as)
+    new_id, _ = city_issues_guide(login_as, subject="Hướng dẫn mới")
+    new_number = reload(new_id).number_and_notation
+    login_as("thanhpho.vanthu").post(
+        f"/changes/{old_id}/replace",
+        {"replace-replacement": new_number, "replace-reason": "Ban hành lại."},
+    )
+
+    def words(response) -> str:
+        # Page text with a space between elements, as some readers extract it.
+        return " ".join(
+            re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split()
+        )
+
+    text = words(login_as("thanhpho.vanthu").get(f"/documents/{old_id}"))
+    assert "Nơi nhận cập nhật trạng thái: UBND Phường Ba Đình — 01" in text
+    text = words(login_as("badinh.vanthu").get(f"/documents/{old_copy_id}"))
+    assert f"Nơi gửi thay thế văn bản: số {new_number}" in text
+    assert " : " not in text

@@ -202,6 +202,20 @@ def test_resend_answers_200_with_same_id(callers):
     assert len(callers[CITY].get("/messages").json["messages"]) == 1
 
 
+def test_other_document_under_same_id_answers_409(callers):
+    """Different bytes under a stored DocumentId are refused, never taken as sent."""
+    first = callers[WARD].send(edoc_bytes())
+
+    other = callers[WARD].send(edoc_bytes(subject="Một văn bản khác, cùng số"))
+
+    assert other.status_code == 409
+    assert other.json["error"] == "conflict"
+    assert "cùng mã văn bản" in other.json["detail"]
+    assert first.json["message_id"] in other.json["detail"]
+    pending = callers[CITY].get("/messages").json["messages"]
+    assert [item["message_id"] for item in pending] == [first.json["message_id"]]
+
+
 def test_real_status_sample_fetched_byte_identical(app, session, callers):
     """The VPCP SDK's status example, CRLF line endings and all, passes unchanged."""
     client = app.test_client()

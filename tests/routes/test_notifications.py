@@ -12,7 +12,7 @@ from tests.roster import (
     load_ward,
 )
 from tests.scenario import city_issues_guide, fresh, org
-from vanban.models import Document, Notification
+from vanban.models import Document, Notification, User, UserRole
 from vanban.services import drafts, incoming, notifications
 from vanban.services.drafts import FORMAT_CHECKLIST
 
@@ -171,14 +171,95 @@ def test_returned_draft_notifies_author(session, ward, state, role, action):
     assert _added_since(session, last_id) == [(author.id, "draft_returned", draft.id)]
 
 
-def test_approve_notifies_nobody(session, ward):
-    draft = _document(session, ward, "outgoing", "leader_review", holder_id=None)
+def _active_with_role(session, ward, role: str) -> list[int]:
+    """Ids of the ward's active users holding the role, read straight from the
+    tables."""
+    return list(
+        session.scalars(
+            select(User.id)
+            .join(UserRole, UserRole.user_id == User.id)
+            .where(
+                User.organisation_id == ward.organisation.id,
+                User.active.is_(True),
+                UserRole.role == role,
+            )
+            .order_by(User.id)
+        )
+    )
+
+
+def _forward(session, user, document):
+    incoming.forward_to_advisor(session, user, document, note="")
+
+
+def _propose(session, user, document):
+    incoming.propose(session, user, document, text="Đề xuất giao Phòng Kinh tế.")
+
+
+def _approve(session, user, document):
+    drafts.approve(session, user, document)
+
+
+# Each hand-over with the role that acts and the role that gets the work next.
+hand_overs = pytest.mark.parametrize(
+    ("direction", "state", "actor_role", "act", "recipient_role"),
+    [
+        ("incoming", "registered", "clerk", _forward, "advisor"),
+        ("incoming", "with_advisor", "advisor", _propose, "leader"),
+        ("outgoing", "leader_review", "leader", _approve, "clerk"),
+    ],
+    ids=["forward", "propose", "approve"],
+)
+
+
+@hand_overs
+def test_hand_over_notifies_next_role_only(
+    session, ward, direction, state, actor_role, act, recipient_role
+):
+    document = _document(session, ward, direction, state, holder_id=None)
+    model = ward.users[recipient_role]
+    second = add_user_like(session, model, f"thu.{recipient_role}.hai")
+    add_user_like(session, model, f"thu.{recipient_role}.nghi", active=False)
     last_id = _last_id(session)
 
-    drafts.approve(session, ward.users["leader"], draft)
+    act(session, ward.users[actor_role], document)
     session.flush()
 
-    assert _added_since(session, last_id) == []
+    expected = _active_with_role(session, ward, recipient_role)
+    assert {model.id, second.id} <= set(expected)
+    assert _added_since(session, last_id) == [
+        (user_id, "assignment", document.id) for user_id in expected
+    ]
+
+
+@hand_overs
+def test_hand_over_skips_actor_refreshes_unread(
+    session, ward, direction, state, actor_role, act, recipient_role
+):
+    document = _document(session, ward, direction, state, holder_id=None)
+    # An actor who also has the next role gets no notification of their own step.
+    actor = add_user_like(session, ward.users[actor_role], f"thu.{actor_role}.kiem")
+    actor.role_grants.append(type(actor.role_grants[0])(role=recipient_role))
+    session.flush()
+    earlier = notifications.notify(
+        session, ward.users[recipient_role], "assignment", "Cũ", document
+    )
+    session.flush()
+    last_id = _last_id(session)
+
+    act(session, actor, document)
+    session.flush()
+
+    expected = [
+        user_id
+        for user_id in _active_with_role(session, ward, recipient_role)
+        if user_id not in (actor.id, ward.users[recipient_role].id)
+    ]
+    assert _added_since(session, last_id) == [
+        (user_id, "assignment", document.id) for user_id in expected
+    ]
+    # The unread notice about the same document was refreshed, not repeated.
+    assert earlier.text != "Cũ"
 
 
 def test_event_via_route_reaches_bell(session, ward, login_as):

@@ -3,6 +3,7 @@
 import io
 
 import pytest
+from lxml import html as lxml_html
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -76,7 +77,7 @@ def test_role_page_permissions(login_as, session, ward, role):
         {"name": "Đổi tên", "symbol_pattern": ""},
     )
     assert response.status_code == (303 if edits else 403)
-    response = user.post("/registers/books/outgoing/2025/close")
+    response = user.post("/registers/books/outgoing/2025/close", {"confirm": "1"})
     assert response.status_code == (303 if keeps else 403)
     fresh()
     renamed = session.get(NumberSeries, series_id).name
@@ -175,13 +176,25 @@ def test_book_filters(login_as, session, ward):
         ("urgency=9", "Độ khẩn không hợp lệ"),
         ("type=Kh%C3%B4ng+c%C3%B3", "Loại văn bản không hợp lệ"),
         ("department=999999", "Phòng ban không hợp lệ"),
+        ("date_to=9999-12-31", "“Đến ngày” phải nằm trong khoảng từ năm 1900"),
+        ("date_from=0001-01-01", "“Từ ngày” phải nằm trong khoảng từ năm 1900"),
     ],
 )
 def test_bad_filter_rejected(login_as, query, message):
     clerk = login_as(ward_username("clerk"))
     response = clerk.get(f"{BOOK}?{query}")
     assert response.status_code == 422
-    assert message in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert message in page
+    assert 'name="date_from"' in page
+
+
+@pytest.mark.parametrize("query", ["date_to=9999-12-31", "date_from=0001-01-01"])
+def test_extreme_dates_rejected_on_export(login_as, query):
+    clerk = login_as(ward_username("clerk"))
+    response = clerk.get(f"{BOOK}/export?{query}")
+    assert response.status_code == 422
+    assert "phải nằm trong khoảng từ năm 1900" in response.get_data(as_text=True)
 
 
 def test_links_ignore_stray_query_keys(login_as):
@@ -235,7 +248,13 @@ def test_export_download(login_as, session, ward):
 def test_close_blocks_registering(login_as, session, ward):
     document_id = add_arrived(session, ward)
     clerk = login_as(ward_username("clerk"))
-    assert clerk.post(f"/registers/books/incoming/{YEAR}/close").status_code == 303
+    unconfirmed = clerk.post(f"/registers/books/incoming/{YEAR}/close")
+    assert unconfirmed.status_code == 422
+    assert "hãy đánh dấu ô xác nhận" in unconfirmed.get_data(as_text=True)
+    fresh()
+    assert numbering.closure_of(session, ward.organisation.id, "incoming", YEAR) is None
+    closing = clerk.post(f"/registers/books/incoming/{YEAR}/close", {"confirm": "1"})
+    assert closing.status_code == 303
     index = clerk.get("/registers/").get_data(as_text=True)
     assert "Đã đóng sổ" in index
 
@@ -273,11 +292,21 @@ def test_void_number_from_page(login_as, session, ward):
     assert response.status_code == 303
     page = clerk.get(BOOK).get_data(as_text=True)
     assert "đã hủy, lý do: Giữ số rồi hủy" in page
-    bad = clerk.post(
-        f"/registers/series/{series_id}/void",
-        {"year": str(YEAR), "number": "abc", "reason": "x"},
-    )
-    assert bad.status_code == 422
+    rejected = [
+        ("abc", "Lý do vẫn còn", "Số cần hủy phải là một số nguyên dương."),
+        ("999", "Số chưa cấp", "Số 999 chưa được cấp"),
+    ]
+    for number, reason, message in rejected:
+        response = clerk.post(
+            f"/registers/series/{series_id}/void",
+            {"year": str(YEAR), "number": number, "reason": reason},
+        )
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        assert message in page
+        # The form keeps what was typed.
+        assert f">{reason}</textarea>" in page
+        assert f'value="{number}"' in page
 
 
 def test_duplicate_warning_on_document(login_as, session, ward):
@@ -438,3 +467,49 @@ def test_cli_export_needs_xlsx_name(runner, ward, tmp_path):
     )
     assert result.exit_code == 2
     assert ".xlsx" in result.output
+
+
+def test_symbol_pattern_length_limited(login_as, session, ward):
+    admin = login_as(ward_username("admin"))
+    typed = {
+        "name": "Sổ quyết định",
+        "symbol_pattern": "x" * 500,
+        "type_names": "Quyết định",
+    }
+    response = admin.post("/registers/settings/new", typed)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Mẫu ký hiệu quá dài" in page
+    assert 'value="Sổ quyết định"' in page
+    longest = "{loai}-{coquan}-{donvi}-" + "x" * 6
+    assert numbering.check_symbol_pattern(longest) == longest
+    too_long = longest + "x"
+    response = admin.post(
+        "/registers/settings/new", {**typed, "symbol_pattern": too_long}
+    )
+    assert response.status_code == 422
+    fresh()
+    assert (
+        session.scalar(select(NumberSeries).where(NumberSeries.name == "Sổ quyết định"))
+        is None
+    )
+
+
+def test_settings_show_which_series_numbers_each_type(login_as):
+    admin = login_as(ward_username("admin"))
+    response = admin.post(
+        "/registers/settings/new",
+        {"name": "Sổ CV mới", "symbol_pattern": "", "type_names": "Công văn"},
+    )
+    assert response.status_code == 303
+    page = lxml_html.fromstring(admin.get("/registers/settings").get_data(as_text=True))
+    rows = {
+        row.xpath("string(td[1])").strip(): row.xpath("string(td[5])").split()
+        for row in page.xpath('//table[@class="list"]/tbody/tr')
+    }
+    assert rows["Sổ CV mới"] == ["Công", "văn"]
+    assert rows["Sổ công văn đi"][0] == "Không"
+    assert "Quyết" in rows["Sổ văn bản đi có tên loại"]
+    assert "“Đang cấp số cho”" in admin.get("/registers/settings").get_data(
+        as_text=True
+    )

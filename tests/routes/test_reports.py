@@ -466,3 +466,22 @@ def test_reports_create_no_notifications(session, documents, login_as):
     fresh()
     after = session.scalar(select(Notification.id).order_by(Notification.id.desc()))
     assert after == before
+
+
+@pytest.mark.parametrize(
+    "url, period, label",
+    [
+        ("/reports/incoming", ("9999-12-30", "9999-12-31"), "Từ ngày"),
+        ("/reports/incoming", ("0001-01-01", "0001-01-02"), "Từ ngày"),
+        ("/reports/outgoing/export", ("2025-01-01", "9999-12-31"), "Đến ngày"),
+    ],
+)
+def test_extreme_dates_rejected(login_as, url, period, label):
+    web = login_as("badinh.chutich")
+
+    response = web.get(url, query_string={"start": period[0], "end": period[1]})
+
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert f"“{label}” phải nằm trong khoảng từ năm 1900 đến năm 2100." in page
+    assert f'value="{period[0]}"' in page

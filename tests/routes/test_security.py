@@ -572,3 +572,42 @@ def test_inactive_user_cannot_log_in(app):
     assert response.status_code == 422
     assert "Tài khoản đã bị khóa" in response.get_data(as_text=True)
     assert visitor.get("/").status_code == 302
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_uncaught_error_shows_vietnamese_page(app, login_as, caplog, htmx):
+    secret_text = "Trích yếu mật không được ghi vào nhật ký"
+
+    def broken():
+        raise RuntimeError(secret_text)
+
+    app.add_url_rule("/test-broken", "test_broken", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    clerk = login_as("badinh.vanthu")
+    with caplog.at_level("ERROR"):
+        response = clerk.get("/test-broken", htmx=htmx)
+
+    body = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "Hệ thống gặp lỗi" in body
+    assert "Internal Server Error" not in body
+    assert "Traceback" not in body
+    assert secret_text not in body
+    if htmx:
+        assert response.headers["HX-Retarget"] == "#flash"
+        assert "<html" not in body
+    else:
+        assert "<html" in body
+        assert "Không thực hiện được" in body
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "RuntimeError on GET /test-broken" in logged
+    assert secret_text not in logged
+
+
+@pytest.mark.parametrize("query", ["end=9999-12-31", "start=0001-01-01"])
+def test_audit_filter_rejects_extreme_dates(login_as, query):
+    admin = login_as("badinh.quantri")
+    response = admin.get(f"/admin/audit?{query}")
+
+    assert response.status_code == 422
+    assert "phải nằm trong khoảng từ năm 1900" in response.get_data(as_text=True)

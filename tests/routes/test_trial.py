@@ -1,8 +1,10 @@
 """Trainer pages: who may open them, settings, preparing wards and read-only access."""
 
 import re
+import unicodedata
 from datetime import date, timedelta
 
+import lxml.html
 import pytest
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash
@@ -11,6 +13,7 @@ from vanban.extensions import db
 from vanban.models import AuditEvent, Document, Organisation, TrialWard, User
 from vanban.services import permissions, trial
 from vanban.services.clock import local_today
+from vanban.services.text import fold
 
 from ..conftest import WebUser
 from ..scenario import city_issues_guide, fresh, org, user
@@ -53,7 +56,7 @@ def settings_form(**changes) -> dict:
     values = {
         "start": local_today().isoformat(),
         "end": (local_today() + timedelta(days=30)).isoformat(),
-        "prefix": trial.SUBJECT_PREFIX,
+        "subject_prefix": trial.SUBJECT_PREFIX,
         "stuck_hours": "3",
     }
     values.update(changes)
@@ -145,7 +148,7 @@ def test_city_admin_saves_settings_with_audit(login_as):
     admin = login_as(CITY_ADMIN)
     response = admin.post(
         "/trial/settings",
-        settings_form(prefix="THỬ NGHIỆM  LIÊN THÔNG", stuck_hours="5"),
+        settings_form(subject_prefix="THỬ NGHIỆM  LIÊN THÔNG", stuck_hours="5"),
     )
     assert response.status_code == 303
     fresh()
@@ -175,8 +178,8 @@ def test_city_admin_saves_settings_with_audit(login_as):
             "Ngày kết thúc phải bằng hoặc sau ngày bắt đầu",
         ),
         ({"start": "2026-02-30"}, "Ngày không hợp lệ"),
-        ({"prefix": "   "}, "Trường này là bắt buộc."),
-        ({"prefix": "X" * 201}, "dài quá 200 ký tự"),
+        ({"subject_prefix": "   "}, "Trường này là bắt buộc."),
+        ({"subject_prefix": "X" * 201}, "dài quá 200 ký tự"),
         ({"stuck_hours": "0"}, "Ngưỡng cảnh báo phải từ 1 đến 720 giờ."),
         ({"stuck_hours": "hai"}, "Hãy nhập một số nguyên."),
     ],
@@ -196,13 +199,76 @@ def test_invalid_settings_are_rejected(login_as, changes, message):
     assert trial.settings(db.session) == before
 
 
+def settings_fields(page: str) -> dict[str, str]:
+    """Return the settings form's fields as the browser would send them."""
+    [form] = lxml.html.fromstring(page).xpath('//form[@action="/trial/settings"]')
+    return {
+        element.get("name"): element.get("value") or ""
+        for element in form.xpath(".//input[@name] | .//textarea[@name]")
+    }
+
+
+def test_settings_form_round_trip(login_as):
+    admin = login_as(CITY_ADMIN)
+    fields = settings_fields(admin.get("/trial/settings").get_data(as_text=True))
+    assert set(fields) == {
+        "csrf_token",
+        "start",
+        "end",
+        "subject_prefix",
+        "stuck_hours",
+    }
+    assert fields["subject_prefix"] == trial.SUBJECT_PREFIX
+    assert fields["stuck_hours"] == str(trial.DEFAULT_STUCK_HOURS)
+
+    # An error keeps every typed value in the fields the page renders.
+    typed = {
+        "start": local_today().isoformat(),
+        "end": (local_today() - timedelta(days=1)).isoformat(),
+        "subject_prefix": "THỬ NGHIỆM LIÊN THÔNG",
+        "stuck_hours": "4",
+    }
+    response = admin.post("/trial/settings", {**fields, **typed})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Ngày kết thúc phải bằng hoặc sau ngày bắt đầu" in page
+    assert "Trường này là bắt buộc." not in page
+    assert settings_fields(page) == {**typed, "csrf_token": fields["csrf_token"]}
+
+    typed["end"] = (local_today() + timedelta(days=10)).isoformat()
+    response = admin.post("/trial/settings", {**settings_fields(page), **typed})
+    assert response.status_code == 303
+    fresh()
+    saved = trial.settings(db.session)
+    assert saved.subject_prefix == "THỬ NGHIỆM LIÊN THÔNG"
+    assert saved.stuck_hours == 4
+    page = admin.get("/trial/settings").get_data(as_text=True)
+    assert settings_fields(page)["subject_prefix"] == "THỬ NGHIỆM LIÊN THÔNG"
+    # The example is in the page's own font, which places Vietnamese accents well.
+    assert "<code>THỬ NGHIỆM" not in page
+    assert "<strong>THỬ NGHIỆM LIÊN THÔNG - UBND PHƯỜNG BA ĐÌNH</strong>" in page
+
+
+def test_subject_rule_needs_capitals(session):
+    ward = org("Ngọc Hà")
+    required = trial.required_subject(ward)
+    assert required == f"{trial.SUBJECT_PREFIX} - UBND PHƯỜNG NGỌC HÀ"
+    assert trial.subject_matches(required + " - V/v báo cáo", ward)
+    # Decomposed accents and doubled spaces are the same text.
+    decomposed = unicodedata.normalize("NFD", required)
+    assert trial.subject_matches(decomposed.replace(" - ", "  -  ") + " - X", ward)
+    assert not trial.subject_matches(required.lower() + " - V/v báo cáo", ward)
+    assert not trial.subject_matches(required.title(), ward)
+    assert not trial.subject_matches(fold(required).upper(), ward)
+
+
 def test_trainer_reads_settings_but_cannot_save(login_as):
     trainer = login_as(TRAINER)
     page = trainer.get("/trial/settings").get_data(as_text=True)
     assert trial.SUBJECT_PREFIX in page
     assert "Chỉ quản trị của UBND Thành phố" in page
-    assert 'name="prefix"' not in page
-    response = trainer.post("/trial/settings", settings_form(prefix="KHÁC"))
+    assert 'name="subject_prefix"' not in page
+    response = trainer.post("/trial/settings", settings_form(subject_prefix="KHÁC"))
     assert response.status_code == 403
     fresh()
     assert trial.settings(db.session).subject_prefix == trial.SUBJECT_PREFIX

@@ -3,9 +3,10 @@
 import io
 from datetime import timedelta
 
+import lxml.html
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from vanban.extensions import db
 from vanban.models import (
@@ -113,6 +114,28 @@ def play_ngocha_until_advisor(login_as) -> int:
 
 def play_scenario02(login_as) -> int:
     """Ba Đình drafts a document of its own and sends it to Ngọc Hà and the city."""
+    draft_id = approve_own_draft(login_as)
+    response = issue_own(login_as, draft_id, " - V/v phối hợp")
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    return draft_id
+
+
+def issue_own(login_as, draft_id: int, subject: str, prefix: str | None = None):
+    """Issue Ba Đình's approved draft to Ngọc Hà, the city and the centre."""
+    if prefix is None:
+        prefix = trial.required_subject(org("Ba Đình"))
+    return login_as("badinh.vanthu").post(
+        f"/registers/outgoing/{draft_id}/issue",
+        {
+            "subject": prefix + subject,
+            "recipients": [str(org("Ngọc Hà").id)],
+            "info": [str(org("UBND Thành phố").id), str(org("Trung tâm").id)],
+        },
+    )
+
+
+def approve_own_draft(login_as) -> int:
+    """Ba Đình drafts a document of its own up to the leader's approval."""
     officer = login_as("badinh.chuyenvien")
     response = officer.post(
         "/documents/new-draft",
@@ -126,17 +149,6 @@ def play_scenario02(login_as) -> int:
     assert response.status_code == 303
     leader = login_as("badinh.chutich")
     assert leader.post(f"/approval/{draft_id}/approve", {}).status_code == 303
-    clerk = login_as("badinh.vanthu")
-    ward = org("Ba Đình")
-    response = clerk.post(
-        f"/registers/outgoing/{draft_id}/issue",
-        {
-            "subject": trial.required_subject(ward) + " - V/v phối hợp",
-            "recipients": [str(org("Ngọc Hà").id)],
-            "info": [str(org("UBND Thành phố").id), str(org("Trung tâm").id)],
-        },
-    )
-    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
     return draft_id
 
 
@@ -541,3 +553,124 @@ def test_skipped_and_returned_steps(login_as):
     assert ngocha.cells["s01_propose"].state == "pending"
     assert ngocha.current_step is None
     assert not ngocha.stuck
+
+
+# Column labels, the subject rule and resets of linked documents
+
+
+def test_dashboard_cells_carry_labels(played, login_as):
+    """On a phone the header is hidden, so each cell carries its column's name."""
+    for url in ("/trial/progress", "/trial/report"):
+        page = lxml.html.fromstring(login_as(TRAINER).get(url).get_data(as_text=True))
+        [table] = page.xpath('//table[contains(@class, "trial-table")]')
+        rows = table.xpath("./tbody/tr")
+        assert len(rows) == 2
+        for row in rows:
+            labels = [td.get("data-label") for td in row.xpath("./td")]
+            assert all(labels), (url, labels)
+            steps = [label for label in labels if "Kịch bản" in label]
+            assert steps[: len(trial_progress.SCENARIO01_STEPS)] == [
+                f"Kịch bản 01 – {step.label}"
+                for step in trial_progress.SCENARIO01_STEPS
+            ]
+            assert "Kịch bản 01 – Trích yếu" in steps
+            assert "Kịch bản 02 – Đến Trung tâm" in steps
+            assert len(steps) == len(trial_progress.STEPS) + 6
+
+
+def test_subject_check_requires_capitals(played, login_as):
+    badinh = org("Ba Đình")
+    lower = trial.required_subject(badinh).lower() + " - V/v phối hợp"
+    # The clerk cannot issue a lowercase subject to the city during the trial.
+    fresh()
+    draft_id = approve_own_draft(login_as)
+    response = issue_own(login_as, draft_id, lower, prefix="")
+    assert response.status_code == 422
+    assert "phải bắt đầu bằng" in response.get_data(as_text=True)
+    fresh()
+    assert db.session.get(Document, draft_id).state != "issued"
+
+    # A subject changed afterwards shows as wrong on the dashboard.
+    db.session.execute(
+        update(Document).where(Document.id == played["own"]).values(subject=lower)
+    )
+    db.session.commit()
+    row = rows_by_name(trial_progress.progress(db.session))["UBND Phường Ba Đình"]
+    assert row.s02_checks.subject_ok is False
+    assert row.s01_checks.subject_ok is True
+
+
+def test_reset_after_city_replacement(login_as):
+    """The city replaced an older document by the ward's trial directive."""
+    badinh = org("Ba Đình")
+    join("Ba Đình")
+    old_id, old_copy_id = city_issues_guide(login_as, subject="Quyết định cũ")
+    restart("Ba Đình")
+    new_id, new_copy_id = city_issues_guide(login_as, subject="Hướng dẫn mới")
+    new_number = db.session.get(Document, new_id).number_and_notation
+    response = login_as("thanhpho.vanthu").post(
+        f"/changes/{old_id}/replace",
+        {"replace-replacement": new_number, "replace-reason": "Ban hành lại."},
+    )
+    assert response.status_code == 303
+    fresh()
+    assert db.session.get(Document, old_copy_id).replaced_by_id == new_copy_id
+    # The ward replies to the directive, so the reset deletes that reply too.
+    handle_until_officer(login_as, new_copy_id)
+    reply_id = reply_and_issue(login_as, new_copy_id, via_format=False)
+
+    response = login_as(TRAINER).post(
+        f"/trial/wards/{badinh.id}/reset", {"confirm_name": "UBND Phường Ba Đình"}
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
+    fresh()
+    assert db.session.get(Document, new_copy_id) is None
+    assert db.session.get(Document, reply_id) is None
+    # The older copy stays, no longer linked to the deleted one.
+    old_copy = db.session.get(Document, old_copy_id)
+    assert old_copy is not None
+    assert old_copy.replaced_by_id is None
+    # The city's own documents stay as they were.
+    assert db.session.get(Document, old_id).replaced_by_id == new_id
+
+
+def test_reset_blocked_returns_conflict(login_as):
+    """A foreign key outside the models stops the reset with a 409 and no change."""
+    badinh = org("Ba Đình")
+    join("Ba Đình")
+    restart("Ba Đình")
+    _, directive_id = city_issues_guide(login_as)
+    fresh()
+    reset_at = db.session.get(TrialWard, badinh.id).reset_at
+
+    def resets():
+        return db.session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "trial.reset")
+        )
+
+    resets_before = resets()
+    db.session.execute(
+        text(
+            "CREATE TABLE trial_test_links (id INTEGER PRIMARY KEY, "
+            "document_id INTEGER NOT NULL REFERENCES documents (id))"
+        )
+    )
+    db.session.execute(
+        text("INSERT INTO trial_test_links (id, document_id) VALUES (1, :id)"),
+        {"id": directive_id},
+    )
+    db.session.commit()
+
+    response = login_as(TRAINER).post(
+        f"/trial/wards/{badinh.id}/reset", {"confirm_name": "UBND Phường Ba Đình"}
+    )
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "Không đặt lại được dữ liệu thử nghiệm của UBND Phường Ba Đình" in page
+    assert "Chưa có văn bản nào bị xóa" in page
+    fresh()
+    assert db.session.get(Document, directive_id) is not None
+    assert db.session.get(TrialWard, badinh.id).reset_at == reset_at
+    assert resets() == resets_before

@@ -276,15 +276,17 @@ def test_resend_after_recipient_left_gets_200(tokens):
     assert again["message_id"] == first["message_id"]
 
 
-def test_resend_with_other_bytes_keeps_first(tokens):
+def test_resend_with_other_bytes_is_a_conflict(tokens):
+    """Other bytes under a stored key are refused, and the first package stays."""
     body = edoc_bytes()
     _, first = send(WARD, "edoc", body)
     changed = edoc_bytes(subject="Trích yếu đã sửa")
 
-    status, again = send(WARD, "edoc", changed)
+    error = rejection(WARD, "edoc", changed)
 
-    assert status == 200
-    assert again["message_id"] == first["message_id"]
+    assert (error.status, error.code) == (409, "conflict")
+    assert first["message_id"] in error.detail
+    assert message_count() == 1
     assert hub.fetch(db.session, org(CITY), first["message_id"]) == body
 
 

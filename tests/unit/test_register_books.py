@@ -12,6 +12,7 @@ from sqlalchemy import select
 from vanban.models import AuditEvent, Document, NumberSeries
 from vanban.services import (
     ServiceError,
+    clock,
     incoming,
     numbering,
     register_books,
@@ -448,6 +449,11 @@ def test_listed_series_numbers_its_types(session, ward):
     session.flush()
     assert numbering.outgoing_notation(document, ward.organisation) == "QĐ-UBND-KT"
 
+    # A pattern stored before lengths were checked falls back to the default rule.
+    created.symbol_pattern = "x" * 60
+    session.flush()
+    assert numbering.outgoing_notation(document, ward.organisation) == "QĐ-UBND"
+
 
 def test_type_in_two_series_rejected(session, ward):
     admin = ward.users["admin"]
@@ -510,3 +516,15 @@ def test_two_senders_same_symbol_both_registered(session, ward):
     assert (first.number, first.notation) == (second.number, second.notation)
     assert first.register_year == second.register_year
     assert second.register_number == first.register_number + 1
+
+
+def test_day_bounds_refuse_days_outside_the_window():
+    assert clock.day_start(date(1900, 1, 1)).tzinfo == clock.LOCAL_TZ
+    assert clock.day_end(date(2100, 12, 31)) == datetime(
+        2101, 1, 1, tzinfo=clock.LOCAL_TZ
+    )
+    for day in (date(1, 1, 1), date(1899, 12, 31), date(2101, 1, 1), date.max):
+        with pytest.raises(ServiceError, match="từ năm 1900 đến năm 2100"):
+            clock.day_end(day)
+        with pytest.raises(ServiceError, match="“Từ ngày”"):
+            register_books.parse_date(day.isoformat().zfill(10), "Từ ngày")

@@ -28,7 +28,7 @@ from vanban.admin_forms import (
 )
 from vanban.extensions import db
 from vanban.models import DocumentType, Organisation
-from vanban.services import ServiceError, admin, doctypes, units
+from vanban.services import ServiceError, admin, audit_labels, doctypes, units
 from vanban.services.doctypes import ROLE_LABELS
 
 logger = logging.getLogger(__name__)
@@ -133,6 +133,9 @@ def _form_page(
 ):
     """Show a settings form, and on a valid POST run `save` and go back to `back`.
 
+    `success` is the message flashed after saving, or a function that makes
+    it from what `save` returns.
+
     A rule the service rejects shows the form again with the message under
     `field` (or the field the error names) and status 400.
     """
@@ -141,7 +144,7 @@ def _form_page(
         status = 400
         if form.validate():
             try:
-                save()
+                result = save()
             except ServiceError as error:
                 db.session.rollback()
                 if error.status_code in (403, 404):
@@ -150,7 +153,7 @@ def _form_page(
                 _add_service_error(form, error, field)
             else:
                 db.session.commit()
-                flash(success, "success")
+                flash(success(result) if callable(success) else success, "success")
                 return redirect(back, 303)
     page = render_template(template, form=form, title=title, back=back, **context)
     return page, status
@@ -277,7 +280,7 @@ def import_wards():
             db.session, me, form.province.data, form.wards.data, form.parent_id.data
         ),
         field="wards",
-        success="Đã nhập các phường, xã đã chọn.",
+        success=admin.WardImport.message,
         back=url_for("admin.organisations"),
         template="admin/import_wards.html",
         wards=wards,
@@ -305,6 +308,10 @@ def _department_choices(organisation: Organisation):
     return [(0, "Không thuộc phòng ban")] + [
         (dept.id, dept.name) for dept in organisation.departments if dept.active
     ]
+
+
+def _role_choices(me):
+    return [(role, ROLE_LABELS[role]) for role in admin.assignable_roles(me)]
 
 
 def _users_url(organisation_id: int) -> str:
@@ -355,6 +362,7 @@ def new_user(organisation_id: int):
     organisation = admin.get_organisation(db.session, me, organisation_id)
     form = NewUserForm()
     form.department_id.choices = _department_choices(organisation)
+    form.roles.choices = _role_choices(me)
     return _form_page(
         form,
         lambda: admin.create_user(
@@ -375,6 +383,7 @@ def edit_user(user_id: int):
     user = admin.get_user(db.session, me, user_id)
     form = EditUserForm(obj=user if request.method == "GET" else None)
     form.department_id.choices = _department_choices(user.organisation)
+    form.roles.choices = _role_choices(me)
     if request.method == "GET":
         form.department_id.data = user.department_id or 0
         form.roles.data = sorted(user.roles)
@@ -470,9 +479,11 @@ def audit():
     form.organisation_id.choices = [("", "Tất cả")] + [
         (str(org.id), org.name) for org in organisations
     ]
-    form.action.choices = [("", "Tất cả")] + [
-        (action, action) for action in admin.audit_actions(db.session, me)
-    ]
+    actions = admin.audit_actions(db.session, me)
+    form.action.choices = [("", "Tất cả")] + sorted(
+        ((action, audit_labels.action_label(action)) for action in actions),
+        key=lambda choice: choice[1],
+    )
 
     status = 200
     filters = admin.AuditFilters()
@@ -505,39 +516,13 @@ def _audit_organisation(me, value: str) -> int | None:
     return admin.get_organisation(db.session, me, int(value)).id
 
 
-# Vietnamese names of the fields recorded before and after a settings change.
-AUDIT_LABELS = {
-    "id": "Mã số",
-    "name": "Tên",
-    "code": "Mã định danh",
-    "abbreviation": "Chữ viết tắt",
-    "kind": "Loại đơn vị",
-    "unit_code": "Mã đơn vị hành chính",
-    "parent_id": "Trực thuộc (mã số)",
-    "active": "Đang hoạt động",
-    "username": "Tên đăng nhập",
-    "full_name": "Họ và tên",
-    "position": "Chức vụ",
-    "email": "Thư điện tử",
-    "department_id": "Phòng ban (mã số)",
-    "roles": "Vai trò",
-    "must_change_password": "Phải đổi mật khẩu",
-}
-
-
-def _audit_value(value) -> str:
-    if value is None:
-        return "(trống)"
-    if isinstance(value, bool):
-        return "có" if value else "không"
-    if isinstance(value, list):
-        return ", ".join(ROLE_LABELS.get(item, str(item)) for item in value)
-    return str(value)
-
-
 @bp.context_processor
 def _audit_helpers():
-    return {"audit_labels": AUDIT_LABELS, "audit_value": _audit_value}
+    return {
+        "audit_action": audit_labels.action_label,
+        "audit_field": audit_labels.field_label,
+        "audit_value": audit_labels.value_label,
+    }
 
 
 @bp.app_context_processor

@@ -14,7 +14,7 @@ from vanban.blueprints.actions import (
 )
 from vanban.extensions import db
 from vanban.forms import REQUIRED, BaseForm
-from vanban.services import Forbidden, ServiceError, changes
+from vanban.services import ServiceError, changes
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("changes", __name__, url_prefix="/changes")
@@ -116,11 +116,9 @@ def replace(document_id: int):
 def _act(document_id: int, name: str, action):
     """Load, check the form, act, then commit and deliver, or show the errors."""
     document = load_document(document_id, for_update=True)
-    if not changes.can_change(current_user, document):
-        raise Forbidden(
-            "Chỉ văn thư của đơn vị gửi được thu hồi, cập nhật hoặc thay thế văn "
-            "bản đã phát hành."
-        )
+    refused = changes.refusal(current_user, document)
+    if refused is not None:
+        raise refused
 
     form = FORMS[name](prefix=name)
     if form.validate():

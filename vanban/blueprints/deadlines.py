@@ -41,6 +41,7 @@ def deadline_flag(document) -> str:
 
 bp.add_app_template_global(can_view_deadlines, "can_view_deadlines")
 bp.add_app_template_global(deadline_flag, "deadline_flag")
+bp.add_app_template_global(deadlines.day_off_reason, "due_day_off")
 
 
 class CalendarChangeForm(BaseForm):

@@ -579,7 +579,7 @@ def check_connection():
             exc,
         )
         stored = db.session.get(ConnectorSettings, settings_id)
-        stored.last_error = str(exc)[:2000]
+        stored.last_error = connector.technical_text(exc)[:2000]
         db.session.commit()
         flash(f"Chưa kết nối được trục liên thông: {hub_problem(exc)}", "error")
     else:

@@ -6,7 +6,7 @@ from flask_login import current_user
 from vanban.extensions import db
 from vanban.forms import ListFilterForm
 from vanban.services import lists
-from vanban.web import render
+from vanban.web import render, wants_fragment
 
 
 def _filters_from_request() -> lists.Filters:
@@ -34,9 +34,11 @@ def list_response(scope: str, title: str, endpoint: str):
         filters,
         config["PAGE_SIZE"],
         config["DEADLINE_WARNING_DAYS"],
+        # Only the whole page shows the counts by state.
+        with_counts=not wants_fragment(),
     )
     form = ListFilterForm(formdata=request.args)
-    states = lists.states_for(scope)
+    states = lists.states_for(scope, current_user)
     form.state.choices = [("", "Tất cả")] + list(states.items())
     return render(
         "documents/list.html",

@@ -15,13 +15,14 @@ from vanban.extensions import db
 from vanban.models import Department, Document, NumberSeries
 from vanban.services import (
     ServiceError,
+    doctypes,
     drafts,
     incoming,
     numbering,
     register_books,
     register_settings,
 )
-from vanban.services.doctypes import ABBREVIATIONS, TYPE_CHOICES, URGENCY_LABELS
+from vanban.services.doctypes import TYPE_CHOICES, URGENCY_LABELS
 from vanban.web import error_response, render
 
 logger = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def _filters_from_request() -> tuple[register_books.BookFilters, list[str]]:
         errors.append("“Từ ngày” phải trước hoặc bằng “Đến ngày”.")
 
     type_name = args.get("type", "")
-    if type_name in ABBREVIATIONS:
+    if doctypes.is_known_type(type_name):
         filters.type_name = type_name
     elif type_name:
         errors.append("Loại văn bản không hợp lệ. Hãy chọn lại trong danh sách.")
@@ -172,10 +173,11 @@ def _filters_from_request() -> tuple[register_books.BookFilters, list[str]]:
     return filters, errors
 
 
-def _load_book(slug: str, year: int):
+def _load_book(slug: str, year: int, secret: bool | None = None):
     kind = _kind(slug)
     year = _year(year)
-    secret = request.args.get("secret") == "1"
+    if secret is None:
+        secret = request.args.get("secret") == "1"
     _check_reader(secret)
     filters, errors = _filters_from_request()
     if errors:
@@ -214,17 +216,25 @@ def index():
 @login_required
 def book(slug: str, year: int):
     """Show a register of one year, filtered by date, type, body, unit and urgency."""
-    book, errors = _load_book(slug, year)
+    return _book_response(slug, year)
+
+
+def _book_response(
+    slug: str, year: int, secret: bool | None = None, void: dict | None = None
+):
+    """Render a register page; `void` holds a rejected "hủy số" form to show again."""
+    book, errors = _load_book(slug, year, secret)
     return render(
         "registers/book.html",
         "registers/_book.html",
-        status=422 if errors else 200,
+        status=422 if errors or void else 200,
+        void=void,
         title=book.title,
         book=book,
         errors=errors,
         args=request.args,
         query={k: v for k, v in request.args.items() if k in FILTER_KEYS},
-        type_choices=TYPE_CHOICES,
+        type_choices=doctypes.ALL_TYPE_CHOICES,
         departments=_departments(),
         series_by_id={s.id: s for s in book.series},
         can_keep=register_books.can_keep(current_user),
@@ -271,7 +281,13 @@ def close(direction: str, year: int):
     """Close (đóng sổ) a register year: no more numbers are taken in it."""
     direction = _direction(direction)
     _check_keeper()
-    register_books.close(db.session, current_user, direction, _year(year))
+    year = _year(year)
+    if request.form.get("confirm") != "1":
+        return error_response(
+            422,
+            f"Chưa đóng sổ năm {year}: hãy đánh dấu ô xác nhận rồi bấm “Đóng sổ”.",
+        )
+    register_books.close(db.session, current_user, direction, year)
     db.session.commit()
     flash(
         f"Đã đóng sổ văn bản {numbering.DIRECTION_LABELS[direction]} năm {year}.",
@@ -314,16 +330,30 @@ def void_number(series_id: int):
     number_text = request.form.get("number", "").strip()
     if not (year_text.isdecimal() and len(year_text) == 4):
         return error_response(422, "Năm không hợp lệ.")
-    if number_text and not (number_text.isdecimal() and len(number_text) <= 6):
-        return error_response(422, "Số cần hủy phải là một số nguyên dương.")
     year = int(year_text)
-    number = int(number_text) if number_text else None
-    voided = numbering.void_number(
-        db.session, current_user, series, year, number, request.form.get("reason", "")
-    )
+    slug = "incoming" if series.direction == "incoming" else "outgoing"
+    typed = {
+        "series_id": series.id,
+        "number": number_text[:20],
+        "reason": request.form.get("reason", ""),
+    }
+    try:
+        if number_text and not (number_text.isdecimal() and len(number_text) <= 6):
+            raise ServiceError(
+                "Số cần hủy phải là một số nguyên dương.", field="number"
+            )
+        number = int(number_text) if number_text else None
+        voided = numbering.void_number(
+            db.session, current_user, series, year, number, typed["reason"]
+        )
+    except ServiceError as error:
+        db.session.rollback()
+        if error.status_code != 422:
+            raise
+        typed["error"] = error.message
+        return _book_response(slug, year, series.secret, void=typed)
     db.session.commit()
     flash(f"Đã ghi lý do hủy số {voided.number} năm {voided.year}.", "success")
-    slug = "incoming" if series.direction == "incoming" else "outgoing"
     secret = "1" if series.secret else None
     return redirect(url_for("registers.book", slug=slug, year=year, secret=secret), 303)
 
@@ -332,12 +362,15 @@ def void_number(series_id: int):
 
 
 def _settings_response(status: int = 200, failed: dict | None = None):
-    organisation_id = current_user.organisation_id
+    series_list = register_settings.series_list(
+        db.session, current_user.organisation_id
+    )
     return render(
         "registers/settings.html",
         status=status,
         title="Cấu hình sổ văn bản",
-        series_list=register_settings.series_list(db.session, organisation_id),
+        series_list=series_list,
+        types_by_series=register_settings.types_by_series(series_list),
         scope_labels=register_settings.SCOPE_LABELS,
         type_choices=TYPE_CHOICES,
         can_edit=register_settings.can_edit(current_user),

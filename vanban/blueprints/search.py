@@ -101,7 +101,7 @@ def _page_number() -> int:
 def index():
     """Search the documents the user may read, as a page or an htmx fragment."""
     form = SearchForm(formdata=request.args)
-    form.type_name.choices = [ALL, *doctypes.TYPE_CHOICES]
+    form.type_name.choices = [ALL, *doctypes.ALL_TYPE_CHOICES]
     form.state.choices = [ALL, *lists.states_for("all").items()]
 
     if not form.validate():

@@ -39,7 +39,7 @@ from vanban.services import (
 from vanban.services.clock import local
 from vanban.services.doctypes import ROLE_LABELS
 from vanban.services.text import fold
-from vanban.web import render
+from vanban.web import error_response, render
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("trial", __name__, url_prefix="/trial")
@@ -64,7 +64,9 @@ class SettingsForm(BaseForm):
         validators=[InputRequired(REQUIRED)],
         render_kw={"type": "date"},
     )
-    prefix = StringField(
+    # Not named "prefix": WTForms takes that keyword as the prefix of every
+    # field name.
+    subject_prefix = StringField(
         "Phần đầu bắt buộc của trích yếu",
         validators=[DataRequired(REQUIRED), Length(max=trial.MAX_PREFIX_LENGTH)],
     )
@@ -129,7 +131,7 @@ def settings():
             formdata=None,
             start=current.start,
             end=current.end,
-            prefix=current.subject_prefix,
+            subject_prefix=current.subject_prefix,
             stuck_hours=current.stuck_hours,
         )
     status = 200
@@ -142,7 +144,7 @@ def settings():
                     current_user,
                     start=form.start.data,
                     end=form.end.data,
-                    subject_prefix=form.prefix.data,
+                    subject_prefix=form.subject_prefix.data,
                     stuck_hours=form.stuck_hours.data,
                 )
             except ServiceError as error:
@@ -296,10 +298,15 @@ def reset(ward_id: int):
         status = 422
         if form.validate():
             if fold(form.confirm_name.data).strip() == fold(ward.name):
-                result = trial_reset.reset(db.session, current_user, row)
-                db.session.commit()
+                ward_name = ward.name
+                try:
+                    result = trial_reset.reset(db.session, current_user, row)
+                    db.session.commit()
+                except ServiceError as error:
+                    db.session.rollback()
+                    return error_response(error.status_code, error.message)
                 flash(
-                    f"Đã đặt lại dữ liệu thử nghiệm của {ward.name}: xóa "
+                    f"Đã đặt lại dữ liệu thử nghiệm của {ward_name}: xóa "
                     f"{len(result.delete) + len(result.city_copies)} văn bản.",
                     "success",
                 )

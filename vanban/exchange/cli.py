@@ -82,7 +82,7 @@ def connect_command(organisation_code: str, hub_url: str, token: str, interval: 
     except (connector.HubError, connector.HubUnavailable) as exc:
         db.session.rollback()
         settings = db.session.get(ConnectorSettings, settings.id)
-        settings.last_error = str(exc)[:2000]
+        settings.last_error = connector.technical_text(exc)[:2000]
         db.session.commit()
         raise click.ClickException(
             f"Chưa kết nối được trục liên thông: {_hub_problem(exc)}"

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from vanban.exchange import mapping
 from vanban.exchange.edxml import build_edoc, build_status, parse_package
@@ -279,6 +279,24 @@ class HubClient:
         return b"".join(chunks)
 
 
+def technical_text(exc: Exception) -> str:
+    """Return the "Chi tiết kỹ thuật" line a clerk reads for a failed hub call.
+
+    The words are Vietnamese; the hub's own error code and detail, and the
+    network library's message, are kept as they came.
+    """
+    if isinstance(exc, PackageTooLarge):
+        return f"Gói tin vượt quá dung lượng cho phép ({exc})."
+    status = getattr(exc, "status", None)
+    if isinstance(exc, (HubError, HubUnavailable)) and status is not None:
+        parts = [part for part in (getattr(exc, "error", ""), exc.detail) if part]
+        text = f"Trục trả lời HTTP {status}"
+        return f"{text}: {' — '.join(parts)}" if parts else f"{text}."
+    if isinstance(exc, HubUnavailable):
+        return f"Chưa liên lạc được với trục liên thông ({exc})."
+    return str(exc)
+
+
 def _error_fields(body: bytes) -> tuple[str, str]:
     """Return the error code and detail of a JSON error body, if it is one."""
     try:
@@ -483,7 +501,7 @@ def _run_step(run: _Run, step) -> None:
     except HubUnavailable as exc:
         run.session.rollback()
         run.unreachable = exc.status is None
-        run.report.errors.append(str(exc))
+        run.report.errors.append(technical_text(exc))
         logger.warning(
             "connector %s for organisation %s: %s",
             step.__name__,
@@ -492,7 +510,7 @@ def _run_step(run: _Run, step) -> None:
         )
     except HubError as exc:
         run.session.rollback()
-        run.report.errors.append(str(exc))
+        run.report.errors.append(technical_text(exc))
         logger.warning(
             "connector %s for organisation %s rejected: %s",
             step.__name__,
@@ -597,7 +615,7 @@ def _push_unit(session, run: _Run, kind: str, message_ids: list[int]) -> None:
             session,
             run,
             message_ids,
-            str(exc),
+            technical_text(exc),
             f"Trục liên thông từ chối gói tin: {detail}",
         )
         return
@@ -630,7 +648,16 @@ def build_package(session, kind: str, message_id: int) -> bytes:
         package = mapping.document_package(
             session, document, message.business_doc_type, message.note
         )
-        return build_edoc(package)
+        # Stamped with when the change was queued, not the current time, so
+        # that a retry sends the same bytes and the hub answers it as a resend.
+        queued_at = session.scalar(
+            select(func.min(OutboxMessage.created_at)).where(
+                OutboxMessage.kind == "document",
+                OutboxMessage.document_id == message.document_id,
+                OutboxMessage.business_doc_type == message.business_doc_type,
+            )
+        )
+        return build_edoc(package, now=queued_at)
     package = mapping.status_package(
         document, message.status_code, message.note, message.created_at
     )
@@ -661,7 +688,7 @@ def _mark_retrying(
     current = now()
     for message in _messages(session, message_ids):
         message.attempts += 1
-        message.last_error = str(exc)[:2000]
+        message.last_error = technical_text(exc)[:2000]
         if message.attempts >= run.config.max_attempts:
             message.state = "failed"
             message.next_attempt_at = None
@@ -738,7 +765,7 @@ def _fetch(run: _Run, message_id: str) -> bytes | None:
         run.report.rejected += 1
     except HubError as exc:
         logger.warning("package %s not fetched: %s", message_id, exc)
-        run.report.errors.append(str(exc))
+        run.report.errors.append(technical_text(exc))
     return None
 
 
@@ -751,7 +778,7 @@ def _ack(run: _Run, message_id: str, outcome: str) -> None:
             run.client.ack(message_id, "done")
     except HubError as exc:
         logger.warning("acknowledgement of package %s rejected: %s", message_id, exc)
-        run.report.errors.append(str(exc))
+        run.report.errors.append(technical_text(exc))
 
 
 def _take_in(session, run: _Run, message_id: str, data: bytes, kind, take, done):

@@ -302,7 +302,8 @@ def send(
     """Check and store a package, queueing one delivery per recipient.
 
     Returns 201 and the response body for a new message, or 200 and the
-    original message's body for a package the hub already stores. The body
+    original message's body for a package the hub already stores with the
+    same bytes (other bytes under its key get 409 `conflict`). The body
     lists what the parser found odd in `warnings`. Raises HubError for a
     rejection.
     """
@@ -513,20 +514,31 @@ def _find_message(session, sender: HubOrganisation, key: dict) -> HubMessage | N
 
 
 def _resent(message: HubMessage, body: bytes, package) -> dict:
+    """Return the answer to a resend; other bytes under a stored key are a conflict.
+
+    The first package stays authoritative, since recipients may already hold
+    it, so different bytes under the same key are refused with 409: a
+    different document must not be taken for a repeat of the stored one.
+    """
     if hashlib.sha256(body).hexdigest() != message.sha256:
-        # The first package stays authoritative: recipients may already hold it.
         logger.warning(
-            "hub message %s resent by %s with different bytes; the new bytes "
-            "were ignored",
+            "hub message %s resent by %s with different bytes; refused as a conflict",
             message.message_id,
             message.sender_organ_id,
         )
-    else:
-        logger.info(
-            "hub message %s resent by %s; nothing queued",
-            message.message_id,
-            message.sender_organ_id,
+        raise HubError(
+            409,
+            "conflict",
+            f"Trục đã nhận một gói tin khác có cùng mã văn bản (DocumentId = "
+            f"{message.document_id[:MAX_DOCUMENT_ID_LENGTH]}) và cùng loại nghiệp "
+            f"vụ (thông điệp {message.message_id}); gói tin mới không được nhận. "
+            "Hai văn bản khác nhau phải có mã văn bản khác nhau.",
         )
+    logger.info(
+        "hub message %s resent by %s; nothing queued",
+        message.message_id,
+        message.sender_organ_id,
+    )
     return _answer(message, package)
 
 

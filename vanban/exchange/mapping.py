@@ -1,6 +1,7 @@
 """Map documents and statuses to edXML packages and packages back to records."""
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -91,7 +92,13 @@ def document_package(
     """Build the package of an issued outgoing document for all its recipients.
 
     `business_doc_type` 1-3 makes it a revocation, update or replacement with
-    `reason`; a revocation carries no files.
+    `reason`; a revocation carries no files. A replacement goes to the
+    recipients of the document it replaces, who hold that one.
+
+    NOTE: DOMAIN.md §5 does not say whether secret documents (Mật, Tối mật,
+    Tuyệt mật) may travel over the electronic exchange, and edXML has no
+    element for secrecy, so they go out like any other document. The rules
+    on state secrets may ask for an encrypted channel; to confirm.
     """
     sender = document.organisation
     attachments = []
@@ -101,10 +108,15 @@ def document_package(
                 name=attachment.original_name,
                 content_type=attachment.content_type,
                 data=files.path_for(attachment.sha256).read_bytes(),
+                # Fixed per attachment, so that every build has the same bytes.
+                content_id=_content_id(attachment),
             )
             for attachment in current_attachments(session, document)
         ]
-    recipients = [recipient.organisation for recipient in document.recipients]
+    recipients = [
+        recipient.organisation
+        for recipient in _addressees(session, document, business_doc_type)
+    ]
     return EdocPackage(
         sender=_package_organisation(sender),
         recipients=[_package_organisation(o) for o in recipients],
@@ -128,6 +140,31 @@ def document_package(
     )
 
 
+def _content_id(attachment: Attachment) -> str:
+    name = f"vanban:attachment:{attachment.id}:{attachment.sha256}"
+    return f"cid:{uuid.uuid5(uuid.NAMESPACE_URL, name)}"
+
+
+def _replaced(session, document: Document) -> Document | None:
+    """Return the document that `document` replaces, if any."""
+    return session.scalar(
+        select(Document).where(Document.replaced_by_id == document.id).limit(1)
+    )
+
+
+def _addressees(session, document: Document, business_doc_type: int) -> list:
+    """Return the recipient rows a package goes to.
+
+    A replacement goes to those of the replaced document, the others to the
+    document's own.
+    """
+    if business_doc_type == REPLACE:
+        replaced = _replaced(session, document)
+        if replaced is not None:
+            return list(replaced.recipients)
+    return list(document.recipients)
+
+
 def _business(session, document: Document, business_doc_type: int, reason: str):
     """Return the Bussiness block: the change, its reason, and each recipient's purpose.
 
@@ -138,16 +175,14 @@ def _business(session, document: Document, business_doc_type: int, reason: str):
     if business_doc_type in (REVOKE, UPDATE):
         concerned = document.exchange_id or ""
     elif business_doc_type == REPLACE:
-        replaced = session.scalar(
-            select(Document).where(Document.replaced_by_id == document.id)
-        )
+        replaced = _replaced(session, document)
         concerned = replaced.exchange_id if replaced is not None else ""
     receivers = [
         Receiver(
             organ_id=recipient.organisation.code,
             receiver_type=RECEIVER_TYPES[recipient.purpose],
         )
-        for recipient in document.recipients
+        for recipient in _addressees(session, document, business_doc_type)
     ]
     return Business(
         doc_type=business_doc_type,
@@ -226,9 +261,11 @@ def receive_document(
         first = _received(session, **{**key, "business_doc_type": 0})
         if first is not None:
             incoming = session.get(Document, first.document_id)
-            if _record_once(session, key, message_id, incoming):
+            # Taken in like a revocation or an update: applied to a record.
+            applied = _record_once(session, key, message_id, incoming)
+            if applied:
                 _link_replaced(session, incoming, package)
-            return Received(incoming.id, created=False)
+            return Received(incoming.id, created=applied)
     return _store_new(session, organisation, package, message_id, key)
 
 
@@ -373,13 +410,16 @@ def _link_replaced(session, incoming: Document, package: EdocPackage) -> None:
         package.business.document_id,
     )
     if replaced is None or replaced.id == incoming.id:
-        logger.info(
-            "document %s replaces %s, which organisation %s never received",
-            incoming.id,
-            package.business.document_id[:300],
-            incoming.organisation_id,
+        # A replacement goes to the holders of the replaced document only, so
+        # the sender learns (from the failed acknowledgement) of one that
+        # does not hold it, instead of the package passing unnoticed.
+        target_id = package.business.document_id
+        raise IntakeError(
+            f"document replaces {target_id[:300]!r} from {package.sender.organ_id}, "
+            f"which organisation {incoming.organisation_id} never received",
+            f"Không có văn bản {target_id} của {package.sender.organ_id} tại đơn "
+            "vị nhận để thay thế.",
         )
-        return
     replaced.replaced_by_id = incoming.id
     audit.record(
         session,
@@ -387,6 +427,10 @@ def _link_replaced(session, incoming: Document, package: EdocPackage) -> None:
         document=replaced,
         number=incoming.number_and_notation,
         note=package.business.doc_reason,
+    )
+    # Status 15 on the replaced document tells the sender this recipient took it.
+    outbox.queue_status(
+        session, replaced, "15", _fit(package.business.doc_reason, 2000)
     )
 
 

@@ -152,7 +152,9 @@ def _check_edoc(package: EdocPackage) -> str:
     expected = standard_document_id(
         sender_id, package.promulgation_date, number, notation
     )
-    if package.document_id and nfc(package.document_id) != expected:
+    # A sender's second document with the same number, symbol and date (a
+    # secret series) carries "#<local id>" after the standard form.
+    if package.document_id and nfc(package.document_id).split("#")[0] != expected:
         raise EdxmlError(
             f"DocumentId {package.document_id!r} is not the standard {expected!r}",
             "Mã văn bản (DocumentId) không khớp với đơn vị gửi, số, ký hiệu và ngày "
@@ -173,7 +175,7 @@ def _check_edoc(package: EdocPackage) -> str:
                 "Có tệp đính kèm chưa có tên.",
                 element="AttachmentName",
             )
-    return expected
+    return nfc(package.document_id) or expected
 
 
 def _check_status(package: StatusPackage) -> None:

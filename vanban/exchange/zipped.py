@@ -1,5 +1,6 @@
 """The zip wrapper around each edXML attachment: pack one file, unpack with limits."""
 
+import hashlib
 import io
 import struct
 import uuid
@@ -62,6 +63,8 @@ def is_zip(payload: bytes) -> bool:
 def pack(name: str, data: bytes, when: datetime) -> bytes:
     """Zip one file as the real packages do: one entry `<uuid>.<ext>`.
 
+    The same file packed at the same time gives the same bytes.
+
     The entry is deflated when the file compresses, and stored as is when it
     is compressed already. The entry name is ASCII so that every reader
     decodes it the same way. The attachment's real name is written in the
@@ -70,7 +73,10 @@ def pack(name: str, data: bytes, when: datetime) -> bytes:
     suffix = PurePosixPath(name).suffix
     if not (suffix[1:].isascii() and suffix[1:].isalnum()):
         suffix = ""
-    entry = zipfile.ZipInfo(f"{uuid.uuid4()}{suffix}", date_time=when.timetuple()[:6])
+    # Named after the content, so that packing the same file again at the
+    # same time gives the same bytes (a retried package must not differ).
+    stem = uuid.uuid5(uuid.NAMESPACE_OID, hashlib.sha256(data).hexdigest())
+    entry = zipfile.ZipInfo(f"{stem}{suffix}", date_time=when.timetuple()[:6])
     entry.compress_type = (
         zipfile.ZIP_DEFLATED if compresses(data) else zipfile.ZIP_STORED
     )

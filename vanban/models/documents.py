@@ -79,6 +79,31 @@ class Document(db.Model):
         Index("ix_documents_holder", "holder_id", "state"),
         Index("ix_documents_department", "department_id", "state"),
         Index("ix_documents_issued_date", "organisation_id", "issued_date"),
+        # Search and to-do lookups (migration 0012_search_speed); SQLite search
+        # names ix_documents_lookup in its query.
+        Index(
+            "ix_documents_lookup",
+            "id",
+            "organisation_id",
+            "direction",
+            "state",
+            "urgency",
+            "holder_id",
+            "department_id",
+            "due_date",
+            "created_at",
+        ),
+        Index(
+            "ix_documents_todo_filters",
+            "organisation_id",
+            "state",
+            "direction",
+            "urgency",
+            "due_date",
+            "holder_id",
+            "department_id",
+            "created_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

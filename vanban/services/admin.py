@@ -7,7 +7,7 @@ installation, and any other admin administers only their own organisation.
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date
 
 from sqlalchemy import func, select
 
@@ -19,10 +19,25 @@ from vanban.models import (
     User,
     UserRole,
 )
-from vanban.services import Forbidden, ServiceError, accounts, audit, doctypes, units
-from vanban.services.clock import LOCAL_TZ
+from vanban.models.users import ROLES
+from vanban.services import (
+    Forbidden,
+    ServiceError,
+    accounts,
+    audit,
+    clock,
+    doctypes,
+    units,
+)
+from vanban.services.demo import ward_slug
+from vanban.services.doctypes import ROLE_LABELS
+from vanban.services.text import nfc
 
 logger = logging.getLogger(__name__)
+
+# Roles only the city's admin grants or removes: a trainer reads the documents
+# of every ward in the trial and resets their accounts.
+CITY_ONLY_ROLES = frozenset({"trainer"})
 
 # Prefix of the electronic identifier given to an imported ward until the
 # admin enters the one from the city's directory.
@@ -227,9 +242,23 @@ def importable_wards(session, province_code: str) -> list[dict]:
     return [{**ward, "imported": ward["Code"] in present} for ward in province["Wards"]]
 
 
+@dataclass
+class WardImport:
+    """The organisations an import added, and how many chosen wards were present."""
+
+    created: list[Organisation]
+    existing: int
+
+    def message(self) -> str:
+        text = f"Đã thêm {len(self.created)} phường, xã."
+        if self.existing:
+            text += f" {self.existing} phường, xã đã có từ trước nên không thêm lại."
+        return text
+
+
 def import_wards(
     session, admin: User, province_code: str, ward_codes: list[str], parent_id: int
-) -> list[Organisation]:
+) -> WardImport:
     """Add the chosen wards of a province as organisations, skipping present ones."""
     require_installation_admin(admin)
     if not ward_codes:
@@ -241,9 +270,11 @@ def import_wards(
             "Có phường, xã không thuộc tỉnh, thành phố đã chọn.", field="wards"
         )
     created = []
+    existing = 0
     for code in dict.fromkeys(ward_codes):
         ward = wards[code]
         if ward["imported"]:
+            existing += 1
             continue
         organisation = Organisation(
             code=f"{PROVISIONAL_CODE_PREFIX}{code}",
@@ -265,7 +296,7 @@ def import_wards(
         )
         created.append(organisation)
     logger.info("imported %d wards of province %s", len(created), province_code)
-    return created
+    return WardImport(created=created, existing=existing)
 
 
 # Departments
@@ -371,6 +402,74 @@ def _check_department(session, organisation: Organisation, department_id) -> Non
 def _check_roles(roles: set[str]) -> None:
     if not roles:
         raise Invalid("Hãy chọn ít nhất một vai trò.", field="roles")
+    if not roles <= set(ROLES):
+        raise Invalid("Có vai trò không có trong danh sách.", field="roles")
+
+
+def assignable_roles(admin: User) -> tuple[str, ...]:
+    """Return the roles the admin may grant or remove, in display order."""
+    if is_installation_admin(admin):
+        return ROLES
+    return tuple(role for role in ROLES if role not in CITY_ONLY_ROLES)
+
+
+def _require_user_reach(admin: User, organisation: Organisation) -> None:
+    """Reject a user change in an organisation the admin does not administer."""
+    if not is_installation_admin(admin) and organisation.id != admin.organisation_id:
+        logger.warning(
+            "user change in organisation %s denied to user %s",
+            organisation.id,
+            admin.id,
+        )
+        raise Forbidden("Bạn chỉ quản lý người dùng của đơn vị mình.")
+
+
+def _granted_roles(admin: User, roles: set[str], current: set[str]) -> set[str]:
+    """Return the roles the user ends up with when the admin submits `roles`.
+
+    An admin other than the city's cannot grant a city-only role, and the
+    city-only roles a user already has stay, because their form lacks them.
+    """
+    if is_installation_admin(admin):
+        return roles
+    granted = (roles - current) & CITY_ONLY_ROLES
+    if granted:
+        logger.warning("city-only role granted by user %s rejected", admin.id)
+        raise Forbidden(
+            "Chỉ quản trị của Thành phố được giao vai trò "
+            + ", ".join(ROLE_LABELS[role] for role in sorted(granted))
+            + "."
+        )
+    return (roles - CITY_ONLY_ROLES) | (current & CITY_ONLY_ROLES)
+
+
+def ward_account_prefix(organisation: Organisation) -> str | None:
+    """Return the user-name prefix of a ward's prepared accounts, such as "badinh".
+
+    The trial preparation names a ward's accounts `<prefix>.<role>`.
+    """
+    if organisation.kind != "ward":
+        return None
+    return ward_slug(organisation.name.removeprefix("UBND ").strip()) or None
+
+
+def _check_username_prefix(session, organisation: Organisation, username: str) -> None:
+    """Reject a user name that starts with another ward's account prefix."""
+    head, dot, _ = username.partition(".")
+    if not dot:
+        return
+    wards = session.scalars(
+        select(Organisation).where(
+            Organisation.kind == "ward", Organisation.id != organisation.id
+        )
+    )
+    owner = next((ward for ward in wards if ward_account_prefix(ward) == head), None)
+    if owner is not None and ward_account_prefix(organisation) != head:
+        raise Invalid(
+            f"Tên đăng nhập bắt đầu bằng “{head}.” dành cho tài khoản của "
+            f"{owner.name}. Hãy chọn tên khác.",
+            field="username",
+        )
 
 
 def create_user(
@@ -378,10 +477,12 @@ def create_user(
 ) -> User:
     """Add a user who must change the given password at their first login."""
     require_admin(admin)
-    roles = set(values.pop("roles"))
+    _require_user_reach(admin, organisation)
+    roles = _granted_roles(admin, set(values.pop("roles")), set())
     _check_roles(roles)
     _check_department(session, organisation, values.get("department_id"))
     username = values["username"].lower()
+    _check_username_prefix(session, organisation, username)
     existing_id = session.scalar(
         select(User.id).where(func.lower(User.username) == username)
     )
@@ -405,7 +506,8 @@ def create_user(
 
 def update_user(session, admin: User, user: User, values: dict) -> None:
     require_admin(admin)
-    roles = set(values.pop("roles"))
+    _require_user_reach(admin, user.organisation)
+    roles = _granted_roles(admin, set(values.pop("roles")), user.roles)
     _check_roles(roles)
     _check_department(session, user.organisation, values.get("department_id"))
     _guard_last_admin(session, user, roles, values.get("active", user.active))
@@ -429,6 +531,7 @@ def update_user(session, admin: User, user: User, values: dict) -> None:
 
 def set_user_active(session, admin: User, user: User, active: bool) -> None:
     require_admin(admin)
+    _require_user_reach(admin, user.organisation)
     if user.active == active:
         return
     _guard_last_admin(session, user, user.roles, active)
@@ -443,6 +546,7 @@ def set_user_active(session, admin: User, user: User, active: bool) -> None:
 def reset_password(session, admin: User, user: User, password: str) -> None:
     """Set a one-time password, which the user replaces at the next login."""
     require_admin(admin)
+    _require_user_reach(admin, user.organisation)
     before = user.must_change_password
     accounts.set_one_time_password(session, user, password)
     audit.record(
@@ -477,6 +581,27 @@ def _doctype_state(doctype: DocumentType) -> dict:
     }
 
 
+def _check_doctype_abbreviation(
+    session, doctype: DocumentType | None, abbreviation: str
+) -> None:
+    """Reject an abbreviation another type has, whatever the letter case.
+
+    Diacritics count, because the decree's own list has HĐ beside HD and ĐA
+    beside DA.
+    """
+    wanted = nfc(abbreviation).casefold()
+    if not wanted:
+        return
+    for other in session.scalars(select(DocumentType)):
+        same = nfc(other.abbreviation).casefold() == wanted
+        if same and (doctype is None or other.id != doctype.id):
+            raise Invalid(
+                f"Chữ viết tắt {abbreviation} đã dùng cho loại {other.name}. "
+                "Hãy chọn chữ viết tắt khác.",
+                field="abbreviation",
+            )
+
+
 def save_doctype(
     session, admin: User, doctype: DocumentType | None, values: dict
 ) -> DocumentType:
@@ -486,6 +611,7 @@ def save_doctype(
     )
     if other is not None and (doctype is None or other.id != doctype.id):
         raise Invalid(f"Loại văn bản {values['name']} đã có.", field="name")
+    _check_doctype_abbreviation(session, doctype, values["abbreviation"])
     last_position = session.scalar(select(func.max(DocumentType.position))) or 0
     doctype = _save_row(
         session,
@@ -523,10 +649,6 @@ class AuditPage:
     pages: int
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=LOCAL_TZ)
-
-
 def audit_events(session, admin: User, filters: AuditFilters, page: int) -> AuditPage:
     """Return one page of audit rows the admin may read, newest first."""
     require_admin(admin)
@@ -545,11 +667,9 @@ def audit_events(session, admin: User, filters: AuditFilters, page: int) -> Audi
             AuditEvent.action.startswith(filters.action, autoescape=True)
         )
     if filters.start is not None:
-        query = query.where(AuditEvent.created_at >= _local_midnight(filters.start))
+        query = query.where(AuditEvent.created_at >= clock.day_start(filters.start))
     if filters.end is not None:
-        query = query.where(
-            AuditEvent.created_at < _local_midnight(filters.end + timedelta(days=1))
-        )
+        query = query.where(AuditEvent.created_at < clock.day_end(filters.end))
 
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     pages = max(1, -(-total // AUDIT_PAGE_SIZE))

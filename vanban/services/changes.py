@@ -12,7 +12,7 @@ from datetime import date
 from sqlalchemy import select
 
 from vanban.models import Document, OutboxMessage, User
-from vanban.services import Forbidden, ServiceError, audit, outbox
+from vanban.services import Conflict, Forbidden, ServiceError, audit, outbox
 from vanban.services.clock import local_today, now
 from vanban.services.text import nfc
 
@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 REVOKE, UPDATE, REPLACE = 1, 2, 3
 MAX_REASON_LENGTH = 2000
+# How far ahead a reply deadline may be set; a later one is a typing mistake.
+MAX_DUE_YEARS = 3
 
 
 def can_change(user: User, document: Document) -> bool:
@@ -30,6 +32,28 @@ def can_change(user: User, document: Document) -> bool:
         and document.direction == "outgoing"
         and document.state == "issued"
         and document.replaced_by_id is None
+    )
+
+
+def refusal(user: User, document: Document) -> ServiceError | None:
+    """Return why the user may not change the document now, or None if they may."""
+    if can_change(user, document):
+        return None
+    if (
+        user.has_role("clerk")
+        and user.organisation_id == document.organisation_id
+        and document.direction == "outgoing"
+    ):
+        if document.state == "revoked":
+            return Conflict("Văn bản này đã được thu hồi, không thay đổi được nữa.")
+        if document.replaced_by_id is not None:
+            return Conflict(
+                "Văn bản này đã được thay thế bằng văn bản khác, không thay đổi "
+                "được nữa."
+            )
+    return Forbidden(
+        "Chỉ văn thư của đơn vị gửi được thu hồi, cập nhật hoặc thay thế văn "
+        "bản đã phát hành."
     )
 
 
@@ -80,10 +104,7 @@ def update(
         raise ServiceError("Hãy nhập trích yếu.", field="subject")
     if len(subject) > 500:
         raise ServiceError("Trích yếu dài quá 500 ký tự.", field="subject")
-    if due_date is not None and due_date < local_today():
-        raise ServiceError(
-            "Hạn trả lời không được trước ngày hôm nay.", field="due_date"
-        )
+    _check_due_date(document, due_date)
     changes = apply_fields(
         document,
         {"subject": subject, "description": nfc(description), "due_date": due_date},
@@ -97,32 +118,76 @@ def update(
     logger.info("document %s updated by user %s", document.id, user.id)
 
 
+def _check_due_date(document: Document, due_date: date | None) -> None:
+    """Refuse a deadline before today or the issue date, or years ahead."""
+    if due_date is None:
+        return
+    today = local_today()
+    if due_date < today or (document.issued_date and due_date < document.issued_date):
+        raise ServiceError(
+            "Hạn trả lời không được trước ngày hôm nay và ngày ban hành.",
+            field="due_date",
+        )
+    latest = today.replace(year=today.year + MAX_DUE_YEARS, day=min(today.day, 28))
+    if due_date > latest:
+        raise ServiceError(
+            f"Hạn trả lời quá xa (sau {latest:%d/%m/%Y}), hãy kiểm tra lại ngày.",
+            field="due_date",
+        )
+
+
 def replace(
     session, user: User, document: Document, reason: str, replacement_number: str
 ) -> Document:
     """Replace an issued document by another one issued here (thay thế).
 
-    The replacement goes to its own recipients as a package of type 3 that
-    names the replaced document, and each recipient links the two.
+    The replacement goes, as a package of type 3 that names the replaced
+    document, to each recipient of the replaced document (those who hold
+    it), and each of them links the two and reports status 15.
     """
     reason = _check(user, document, reason)
     wanted = nfc(replacement_number).replace(" ", "")
+    if wanted == (document.number_and_notation or "").replace(" ", ""):
+        raise ServiceError(
+            "Không thể thay thế văn bản bằng chính nó.", field="replacement"
+        )
     replacement = session.scalar(
-        select(Document).where(
+        select(Document)
+        .where(
             Document.organisation_id == document.organisation_id,
             Document.direction == "outgoing",
             Document.state == "issued",
             Document.id != document.id,
             Document.number + "/" + Document.notation == wanted,
         )
+        .order_by(Document.id.desc())
+        .limit(1)
     )
     if replacement is None:
         raise ServiceError(
             f"Không có văn bản đi đã phát hành số “{wanted}” để thay thế.",
             field="replacement",
         )
+    earlier = session.scalar(
+        select(Document).where(Document.replaced_by_id == replacement.id).limit(1)
+    )
+    if earlier is not None:
+        # The hub identifies a replacement by its DocumentId and business type, so
+        # one document can replace one other only.
+        raise ServiceError(
+            f"Văn bản số “{wanted}” đã được dùng để thay thế văn bản số "
+            f"“{earlier.number_and_notation}”.",
+            field="replacement",
+        )
     document.replaced_by_id = replacement.id
-    _queue(session, replacement, REPLACE, reason)
+    for recipient in document.recipients:
+        outbox.queue_document(
+            session,
+            replacement,
+            recipient.organisation,
+            business_doc_type=REPLACE,
+            note=reason,
+        )
     audit.record(
         session,
         "replace_sent",
@@ -138,11 +203,9 @@ def replace(
 
 
 def _check(user: User, document: Document, reason: str) -> str:
-    if not can_change(user, document):
-        raise Forbidden(
-            "Chỉ văn thư của đơn vị gửi được thu hồi, cập nhật hoặc thay thế văn "
-            "bản đã phát hành."
-        )
+    refused = refusal(user, document)
+    if refused is not None:
+        raise refused
     reason = nfc(reason)
     if not reason:
         raise ServiceError("Hãy nhập lý do.", field="reason")

@@ -308,6 +308,19 @@ def flag(document: Document, warning_days: int, today: date | None = None) -> st
     return "soon" if document.due_date <= limit else ""
 
 
+def day_off_reason(document: Document) -> str:
+    """Return why the document's deadline falls on a day off, or "".
+
+    A deadline set by the sender is the sender's to change: it stays as written
+    and the document page only points out the day off.
+    """
+    session = object_session(document)
+    if document.due_date is None or session is None:
+        return ""
+    day = calendar_for(session, document.organisation_id).describe(document.due_date)
+    return "" if day.working else day.reason
+
+
 # Dashboard
 
 

@@ -1,8 +1,10 @@
 """Document types and abbreviations from Nghị định 30/2020/NĐ-CP, Phụ lục III.
 
 The list ships with the code and is copied into the `document_types` table,
-where the city's admin edits it. `ABBREVIATIONS` and `TYPE_CHOICES` are kept
-in step with the table by `refresh`, which runs before each request.
+where the city's admin edits it. `ABBREVIATIONS` and `TYPE_CHOICES` list the
+active types, offered for new documents. `ALL_TYPE_CHOICES` lists every type,
+turned off or not, for filters over documents already recorded. `refresh`,
+which runs before each request, keeps the three in step with the table.
 """
 
 import logging
@@ -45,6 +47,7 @@ DOCUMENT_TYPES = (
 )
 ABBREVIATIONS = dict(DOCUMENT_TYPES)
 TYPE_CHOICES = [(name, name) for name, _ in DOCUMENT_TYPES]
+ALL_TYPE_CHOICES = list(TYPE_CHOICES)
 
 # Seconds a worker trusts its copy of the table before reading it again.
 # NOTE: another worker process sees an admin's edit only after this delay, and
@@ -54,7 +57,7 @@ _loaded: dict = {"source": None, "at": 0.0}
 
 
 def refresh(session, force: bool = False) -> None:
-    """Update ABBREVIATIONS and TYPE_CHOICES in place from the active types.
+    """Update ABBREVIATIONS, TYPE_CHOICES and ALL_TYPE_CHOICES from the table.
 
     They are changed in place because forms and services hold references to
     them. An empty table (a database not yet migrated) keeps the shipped list.
@@ -66,17 +69,23 @@ def refresh(session, force: bool = False) -> None:
     if not force and _loaded["source"] == source and fresh:
         return
     rows = session.execute(
-        select(DocumentType.name, DocumentType.abbreviation)
-        .where(DocumentType.active.is_(True))
-        .order_by(DocumentType.position, DocumentType.id)
+        select(
+            DocumentType.name, DocumentType.abbreviation, DocumentType.active
+        ).order_by(DocumentType.position, DocumentType.id)
     ).all()
-    pairs = [(name, abbreviation) for name, abbreviation in rows] or list(
-        DOCUMENT_TYPES
-    )
+    if not rows:
+        rows = [(name, abbreviation, True) for name, abbreviation in DOCUMENT_TYPES]
+    pairs = [(name, abbreviation) for name, abbreviation, active in rows if active]
     ABBREVIATIONS.clear()
     ABBREVIATIONS.update(pairs)
     TYPE_CHOICES[:] = [(name, name) for name, _ in pairs]
+    ALL_TYPE_CHOICES[:] = [(name, name) for name, _, _ in rows]
     _loaded.update(source=source, at=time.monotonic())
+
+
+def is_known_type(name: str) -> bool:
+    """Tell whether a type name is in the table, active or turned off."""
+    return any(name == known for known, _ in ALL_TYPE_CHOICES)
 
 
 def use_shipped() -> None:
@@ -84,6 +93,7 @@ def use_shipped() -> None:
     ABBREVIATIONS.clear()
     ABBREVIATIONS.update(DOCUMENT_TYPES)
     TYPE_CHOICES[:] = [(name, name) for name, _ in DOCUMENT_TYPES]
+    ALL_TYPE_CHOICES[:] = TYPE_CHOICES
     _loaded.update(source=None, at=0.0)
 
 

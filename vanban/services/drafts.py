@@ -500,10 +500,36 @@ def _assign_number(session, document: Document, organisation: Organisation) -> N
     document.number = numbering.format_number(number)
     document.notation = numbering.outgoing_notation(document, organisation)
     document.organ_name = organisation.name
-    document.exchange_id = (
+    document.exchange_id = _exchange_id(session, document, organisation)
+
+
+def _exchange_id(session, document: Document, organisation: Organisation) -> str:
+    """Return the document's exchange DocumentId, unique among the sender's documents.
+
+    It is the standard `<OrganId>,<yyyy/MM/dd>,<number>/<symbol>` unless
+    another document of the organisation has it already (a secret
+    document has its own series, so its number and symbol can repeat an
+    ordinary one's on the same day); then the local document id follows a
+    "#", so the hub never takes one document for a resend of the other.
+    """
+    standard = (
         f"{organisation.code},{document.issued_date:%Y/%m/%d},"
         f"{document.number}/{document.notation}"
     )
+    # Serialises issues of the organisation between this check and the commit.
+    lock = select(Organisation.id).where(Organisation.id == organisation.id)
+    session.execute(lock.with_for_update())
+    taken = session.scalar(
+        select(Document.id)
+        .where(
+            Document.organisation_id == organisation.id,
+            Document.direction == "outgoing",
+            Document.id != document.id,
+            Document.exchange_id == standard,
+        )
+        .limit(1)
+    )
+    return standard if taken is None else f"{standard}#{document.id}"
 
 
 def issue(

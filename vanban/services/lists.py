@@ -47,27 +47,37 @@ class Page:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+def todo_states(user: User) -> set[str]:
+    """Return the states from which one of the user's roles can act: the only
+    states a document on the user's to-do list can be in."""
+    return {
+        state
+        for transition in workflow.TRANSITIONS
+        if user.has_role(transition.role)
+        for state in transition.sources
+    }
+
+
 def _scope_filter(user: User, scope: str):
     if scope == "todo":
         # The state list repeats part of the permission rule so that the
         # database can read only those states from ix_documents_todo.
-        states = {
-            state
-            for transition in workflow.TRANSITIONS
-            if user.has_role(transition.role)
-            for state in transition.sources
-        }
+        states = todo_states(user)
         return permissions.actionable_filter(user) & Document.state.in_(states)
     direction = "incoming" if scope == "incoming" else "outgoing"
     return permissions.visible_filter(user) & (Document.direction == direction)
 
 
-def states_for(scope: str) -> dict[str, str]:
+def states_for(scope: str, user: User | None = None) -> dict[str, str]:
     if scope == "incoming":
         return INCOMING_STATES
     if scope == "outgoing":
         return OUTGOING_STATES
-    return {**INCOMING_STATES, **OUTGOING_STATES}
+    states = {**INCOMING_STATES, **OUTGOING_STATES}
+    if scope == "todo" and user is not None:
+        todo = todo_states(user)
+        return {state: label for state, label in states.items() if state in todo}
+    return states
 
 
 def _apply_filters(session, query, scope: str, filters: Filters, soon_until: date):
@@ -92,9 +102,19 @@ def _apply_filters(session, query, scope: str, filters: Filters, soon_until: dat
 
 
 def list_documents(
-    session, user: User, scope: str, filters: Filters, page_size: int, warning_days: int
+    session,
+    user: User,
+    scope: str,
+    filters: Filters,
+    page_size: int,
+    warning_days: int,
+    with_counts: bool = True,
 ) -> Page:
-    """Return one page of the user's documents in a scope, filtered and sorted."""
+    """Return one page of the user's documents in a scope, filtered and sorted.
+
+    The counts by state are left out when `with_counts` is false and a filter
+    is set, for the results fragment, which does not show them.
+    """
     base = select(Document).where(_scope_filter(user, scope))
     soon_until = deadlines.soon_limit(
         session, user.organisation_id, local_today(), warning_days
@@ -103,22 +123,44 @@ def list_documents(
 
     # Without filters the state counts add up to the total, which saves a
     # count over every document of the list.
-    counts = _state_counts(session, base)
-    if query is base:
-        total = sum(counts.values())
-    else:
+    counts = {}
+    if with_counts or query is base:
+        counts = _state_counts(session, base)
+    total = sum(counts.values()) if query is base else None
+    ids = None
+    if total is None and search.search_terms(filters.q) and filters.sort != "due":
+        # A keyword list reads every match to sort them anyway, so the same
+        # pass counts them.
+        ids, total = _counted_page(session, query, filters, page_size)
+    if total is None:
         total = session.scalar(query.with_only_columns(func.count())) or 0
     pages = max(1, -(-total // page_size))
-    filters.page = min(max(filters.page, 1), pages)
-    # The page's ids come first from the indexes alone, so the sort never
-    # carries whole documents. The page's documents are then loaded by id.
-    ids = _page_ids(
-        session, query, filters.sort, (filters.page - 1) * page_size, page_size
-    )
+    if ids is None:
+        filters.page = min(max(filters.page, 1), pages)
+        # The page's ids come first from the indexes alone, so the sort never
+        # carries whole documents. The page's documents are then loaded by id.
+        ids = _page_ids(
+            session, query, filters.sort, (filters.page - 1) * page_size, page_size
+        )
     by_id = search.documents_by_id(session, ids)
     items = [by_id[document_id] for document_id in ids]
 
     return Page(items, total, filters.page, pages, filters, counts)
+
+
+def _counted_page(session, query, filters: Filters, page_size: int):
+    """Return the page's ids and the number of matches, or (None, None) for a
+    page past the end."""
+    filters.page = max(filters.page, 1)
+    rows = session.execute(
+        query.with_only_columns(Document.id, func.count().over())
+        .order_by(*SORTS.get(filters.sort, SORTS["newest"]))
+        .offset((filters.page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    if not rows:
+        return None, None
+    return [document_id for document_id, _ in rows], rows[0][1]
 
 
 def _page_ids(session, query, sort: str, offset: int, limit: int) -> list[int]:
@@ -127,7 +169,7 @@ def _page_ids(session, query, sort: str, offset: int, limit: int) -> list[int]:
         order = SORTS.get(sort, SORTS["newest"])
         return list(session.scalars(query.order_by(*order).offset(offset).limit(limit)))
     # Two queries, documents with a deadline and then those without, so that
-    # each follows an index; one ORDER BY that puts empty deadlines last
+    # each follows an index. One ORDER BY that puts empty deadlines last
     # would sort every document of the list on SQLite.
     dated = query.where(Document.due_date.is_not(None))
     ids = list(

@@ -158,6 +158,20 @@ def _event_recipients(session, action: str, document: Document):
         if document.due_date:
             text += f" (hạn xử lý {document.due_date:%d/%m/%Y})"
         return "assignment", users, text
+    if action == "forward":
+        # NOTE: these hand-overs reuse the "assignment" kind; a kind of their
+        # own would need a migration of the kind check constraint.
+        advisors = users_with_role(session, document.organisation_id, "advisor")
+        text = f"Văn bản đến chờ bạn đề xuất xử lý: {subject}"
+        return "assignment", advisors, text
+    if action == "propose":
+        leaders = users_with_role(session, document.organisation_id, "leader")
+        text = f"Văn bản đến chờ bạn bút phê, phân công: {subject}"
+        return "assignment", leaders, text
+    if action == "approve":
+        clerks = users_with_role(session, document.organisation_id, "clerk")
+        text = f"Dự thảo đã được phê duyệt, chờ vào sổ và phát hành: {subject}"
+        return "assignment", clerks, text
     if action in ("head_return", "format_return", "leader_return"):
         return (
             "draft_returned",

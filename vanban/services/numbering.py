@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import object_session
 
 from vanban.models import (
+    Department,
     Document,
     NumberSeries,
     Organisation,
@@ -38,6 +39,17 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 # Outside placeholders a symbol contains letters, digits, hyphens and dots only.
 _SYMBOL_TEXT = re.compile(r"[\w.\-]*")
 MAX_REASON_LENGTH = 500
+# A notation is "<number>/<symbol>" and must fit the documents.notation column.
+# The exchange's DocumentId contains it and then stays below its 255 characters.
+MAX_NOTATION_LENGTH = Document.__table__.c.notation.type.length
+# Room for a register number of up to six digits and its "/".
+MAX_SYMBOL_LENGTH = MAX_NOTATION_LENGTH - 7
+# Maximum length of each placeholder's value, from the column it is read from.
+_PLACEHOLDER_LENGTHS = {
+    "loai": Document.__table__.c.type_abbreviation.type.length,
+    "coquan": Organisation.__table__.c.abbreviation.type.length,
+    "donvi": Department.__table__.c.abbreviation.type.length,
+}
 
 
 def format_number(number: int) -> str:
@@ -59,11 +71,7 @@ def series_for(
     A "listed" series naming the document's type wins; otherwise the series of
     the document's kind (typed or công văn), then the series for every document.
     """
-    scopes = (
-        ["all"]
-        if direction == "incoming"
-        else ["listed", "typed" if typed else "cong_van", "all"]
-    )
+    scopes = ["all"] if direction == "incoming" else outgoing_scopes(typed)
     candidates = session.scalars(
         select(NumberSeries)
         .where(
@@ -74,6 +82,25 @@ def series_for(
         )
         .order_by(NumberSeries.id)
     ).all()
+    series = pick_series(candidates, scopes, type_name)
+    if series is not None:
+        return series
+    raise ServiceError(
+        "Đơn vị chưa có sổ văn bản phù hợp để lấy số. Liên hệ quản trị để cấu hình sổ."
+    )
+
+
+def outgoing_scopes(typed: bool) -> list[str]:
+    """Return the scopes an outgoing document looks for, first choice first."""
+    return ["listed", "typed" if typed else "cong_van", "all"]
+
+
+def pick_series(candidates, scopes: list[str], type_name: str | None):
+    """Return the first series of `candidates` (by id) that numbers the type, or None.
+
+    A "listed" series naming the type wins. Next comes the series of the
+    document's kind, then the series for every document.
+    """
     type_name_nfc = nfc(type_name)
     for scope in scopes:
         for series in candidates:
@@ -82,9 +109,7 @@ def series_for(
             if scope == "listed" and type_name_nfc not in (series.type_names or []):
                 continue
             return series
-    raise ServiceError(
-        "Đơn vị chưa có sổ văn bản phù hợp để lấy số. Liên hệ quản trị để cấu hình sổ."
-    )
+    return None
 
 
 def closure_of(
@@ -155,6 +180,16 @@ def check_symbol_pattern(pattern: str) -> str:
             "{loai}, {coquan}, {donvi}; không có dấu cách hay dấu /.",
             field="symbol_pattern",
         )
+    maximum = len(literal) + sum(_PLACEHOLDER_LENGTHS[name] for name in names)
+    if maximum > MAX_SYMBOL_LENGTH:
+        raise ServiceError(
+            f"Mẫu ký hiệu quá dài: ký hiệu có thể dài tới {maximum} ký tự, trong khi "
+            f"tối đa là {MAX_SYMBOL_LENGTH} ký tự để số và ký hiệu không vượt quá "
+            f"{MAX_NOTATION_LENGTH} ký tự. Hãy rút gọn mẫu ({{loai}} tính "
+            f"{_PLACEHOLDER_LENGTHS['loai']} ký tự, {{coquan}} và {{donvi}} mỗi phần "
+            f"{_PLACEHOLDER_LENGTHS['coquan']} ký tự).",
+            field="symbol_pattern",
+        )
     return pattern
 
 
@@ -183,7 +218,11 @@ def outgoing_notation(document: Document, organisation: Organisation) -> str:
     )
     if series is not None and series.symbol_pattern:
         symbol = render_symbol(series.symbol_pattern, values)
-        if symbol:
+        if len(symbol) > MAX_SYMBOL_LENGTH:
+            # A pattern saved before its length was checked: the default rule
+            # keeps the notation within its column.
+            logger.warning("symbol pattern of series %s too long, ignored", series.id)
+        elif symbol:
             return symbol
     if document.type_abbreviation:
         return render_symbol("{loai}-{coquan}", values)

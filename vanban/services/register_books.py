@@ -9,7 +9,7 @@ import io
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -26,7 +26,15 @@ from vanban.models import (
     User,
 )
 from vanban.services import ServiceError, audit, numbering
-from vanban.services.clock import LOCAL_TZ, local, local_today, local_year, now
+from vanban.services.clock import (
+    check_day,
+    day_end,
+    day_start,
+    local,
+    local_today,
+    local_year,
+    now,
+)
 from vanban.services.doctypes import SECRECY_LABELS, URGENCY_LABELS
 from vanban.services.folding import folded
 from vanban.services.text import fold
@@ -197,10 +205,6 @@ def _local_date(instant: datetime | None) -> date | None:
     return local(instant).date() if instant else None
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=LOCAL_TZ)
-
-
 def _series_of(session, organisation_id: int, direction: str, secret: bool):
     return list(
         session.scalars(
@@ -230,10 +234,9 @@ def _documents(session, series_ids: list[int], year: int, filters: BookFilters):
         .order_by(Document.series_id, Document.register_number)
     )
     if filters.date_from:
-        query = query.where(Document.registered_at >= _day_start(filters.date_from))
+        query = query.where(Document.registered_at >= day_start(filters.date_from))
     if filters.date_to:
-        end = _day_start(filters.date_to + timedelta(days=1))
-        query = query.where(Document.registered_at < end)
+        query = query.where(Document.registered_at < day_end(filters.date_to))
     if filters.type_name:
         query = query.where(Document.type_name == filters.type_name)
     needle = fold(filters.organ)
@@ -639,9 +642,11 @@ def parse_date(value: str, label: str) -> date | None:
         return None
     if _DATE.fullmatch(value):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            return check_day(day, label)
     raise ServiceError(
         f"{label} không hợp lệ: “{value[:20]}”. Hãy chọn một ngày có thật."
     )

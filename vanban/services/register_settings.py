@@ -38,6 +38,28 @@ def series_list(session, organisation_id: int) -> list[NumberSeries]:
     )
 
 
+def types_by_series(series_list: list[NumberSeries]) -> dict[int, list[str]]:
+    """Return, for each outgoing series, the document types it numbers now.
+
+    A series left with no type (its types all moved to "listed" series) takes
+    no more numbers, and the settings page shows it as unused.
+    """
+    routes: dict[int, list[str]] = {}
+    for secret in (False, True):
+        candidates = [
+            series
+            for series in series_list
+            if series.direction == "outgoing" and series.secret == secret
+        ]
+        candidates.sort(key=lambda series: series.id)
+        for type_name, abbreviation in ABBREVIATIONS.items():
+            scopes = numbering.outgoing_scopes(typed=bool(abbreviation))
+            series = numbering.pick_series(candidates, scopes, type_name)
+            if series is not None:
+                routes.setdefault(series.id, []).append(type_name)
+    return routes
+
+
 def snapshot(series: NumberSeries) -> dict:
     """Return the settings of a series as the audit trail stores them."""
     return {

@@ -3,7 +3,7 @@
 import io
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
 from openpyxl import Workbook
 from openpyxl.cell import Cell
@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from vanban.models import Department, Document, User
 from vanban.services import Forbidden, ServiceError
-from vanban.services.clock import LOCAL_TZ, local, local_today
+from vanban.services.clock import check_day, day_end, day_start, local, local_today
 
 logger = logging.getLogger(__name__)
 
@@ -113,9 +113,10 @@ def _parse_day(raw: str, field_name: str, label: str) -> date:
         raise ServiceError(f"Vui lòng nhập “{label}”.", field=field_name)
     for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
         try:
-            return datetime.strptime(raw, pattern).date()
+            day = datetime.strptime(raw, pattern).date()
         except ValueError:
             continue
+        return check_day(day, label, field_name)
     raise ServiceError(
         f"“{label}” không hợp lệ: {raw[:40]}. Hãy nhập theo dạng ngày/tháng/năm.",
         field=field_name,
@@ -126,10 +127,6 @@ def default_period(today: date | None = None) -> tuple[date, date]:
     """Return the current month up to today."""
     today = today or local_today()
     return today.replace(day=1), today
-
-
-def _local_midnight_utc(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=LOCAL_TZ)
 
 
 def _entry_time(direction: str):
@@ -191,8 +188,8 @@ def build_report(
     ).where(
         Document.organisation_id == user.organisation_id,
         Document.direction == direction,
-        entered >= _local_midnight_utc(start),
-        entered < _local_midnight_utc(end + timedelta(days=1)),
+        entered >= day_start(start),
+        entered < day_end(end),
     )
     if department_id is not None:
         query = query.where(Document.department_id == department_id)

@@ -9,6 +9,7 @@ SQLite first narrows by an FTS5 word index, where each query word must begin a
 word of the text.
 """
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -31,7 +32,9 @@ from sqlalchemy import (
     table,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.selectable import Join
 
 from vanban.models import Attachment, Document, User
 from vanban.models.search import AttachmentText, DocumentSearch
@@ -48,7 +51,7 @@ _WORD = re.compile(r"[^\W_]+")
 # Characters of stored attachment text read when looking for an excerpt.
 SNIPPET_SCAN_CHARS = 20_000
 SNIPPET_CHARS = 160
-# The most documents a search counts and pages through.
+# Maximum number of documents a search counts and pages through.
 RESULT_LIMIT = 1000
 
 # Document columns whose change needs the index row rebuilt.
@@ -254,24 +257,65 @@ def _contains(column, term: str):
 # SQLite's word index of `document_search.all_text`, kept by triggers.
 _FTS = table("document_search_fts", column("rowid", Integer))
 _FTS_TABLE = literal_column("document_search_fts")
+# Migration 0012_search_speed: narrow indexes, read by id, of the documents'
+# columns that filters and sorts read and of the folded columns the rank reads.
+LOOKUP_INDEX = "ix_documents_lookup"
+RANK_INDEX = "ix_document_search_rank"
 
 
-def restrict_to_matches(session, query, terms: list[str]):
-    """Keep the documents of a select over Document that contain every term.
+class _MatchesFirst(Join):
+    """The word index's matches joined to documents, read in that order.
 
-    On SQLite the select is joined to the word index's matches, so the
-    database reads those matches first and looks each one up by id, instead of
-    checking every document the user may read against them.
+    Without statistics SQLite would rather read all the user's documents and
+    look each one up in the word index, which is slow for a large ward. CROSS
+    JOIN keeps the matches as the outer loop, and INDEXED BY looks the
+    documents up in a narrow index instead of their wide rows.
+    """
+
+    inherit_cache = True
+    plain = " JOIN documents ON "
+    forced = f" CROSS JOIN documents INDEXED BY {LOOKUP_INDEX} ON "
+
+
+class _RankColumns(Join):
+    """A join to the folded columns that reads them from RANK_INDEX."""
+
+    inherit_cache = True
+    plain = " JOIN document_search ON "
+    forced = f" JOIN document_search INDEXED BY {RANK_INDEX} ON "
+
+
+@compiles(_MatchesFirst, "sqlite")
+@compiles(_RankColumns, "sqlite")
+def _compile_forced_join(join, compiler, **kw):
+    rendered = compiler.visit_join(join, **kw)
+    assert join.plain in rendered, rendered
+    return rendered.replace(join.plain, join.forced, 1)
+
+
+def restrict_to_matches(session, query, terms: list[str], read_index: bool = False):
+    """Keep the documents of a select over Document that contain every term,
+    joined to their index rows when `read_index` is set.
+
+    On SQLite the select reads the word index's matches first and looks each
+    one up by id, instead of checking every document the user may read
+    against them.
     """
     exact = terms
     fts_query = _fts_query(terms) if _dialect(session) == "sqlite" else ""
+    index_row = DocumentSearch.__table__
     if fts_query:
-        query = query.join(_FTS, _FTS.c.rowid == Document.id).where(
-            _FTS_TABLE.op("MATCH")(fts_query)
-        )
+        source = _MatchesFirst(_FTS, Document.__table__, _FTS.c.rowid == Document.id)
+        if read_index:
+            source = _RankColumns(
+                source, index_row, index_row.c.document_id == Document.id
+            )
+        query = query.select_from(source).where(_FTS_TABLE.op("MATCH")(fts_query))
         # A term of one plain word matches exactly when it begins a word of
         # the text, so only the other terms need the substring check.
         exact = [t for t in terms if not (t.isascii() and t.isalnum())]
+    elif read_index:
+        query = query.join(index_row, index_row.c.document_id == Document.id)
     if exact:
         # An alias, so that a query already joined to the index still
         # correlates this subquery with Document alone.
@@ -390,7 +434,7 @@ class Results:
     page: int
     pages: int
     terms: list[str] = field(default_factory=list)
-    # More documents match than RESULT_LIMIT, the most a search shows.
+    # True when more documents match than RESULT_LIMIT, the maximum shown.
     more: bool = False
 
 
@@ -420,16 +464,17 @@ def search(
     """Return one page of the documents the user may read that match, ranked."""
     terms = search_terms(criteria.q)
     field_terms = [t for values in criteria.field_terms().values() for t in values]
-    matched = restrict_to_matches(
-        session,
-        select(Document.id)
-        .join(DocumentSearch, DocumentSearch.document_id == Document.id)
-        .where(permissions.visible_filter(user), *_criteria_clauses(criteria)),
-        terms + field_terms,
-    )
+    every_term = terms + field_terms
+    where = [permissions.visible_filter(user), *_criteria_clauses(criteria)]
+
+    def matching(read_index: bool):
+        query = select(Document.id).where(*where)
+        return restrict_to_matches(session, query, every_term, read_index)
+
     # Counting stops past the limit: a search with more matches than anyone
-    # reads needs more words, not an exact count.
-    counted = matched.limit(RESULT_LIMIT + 1).subquery()
+    # reads needs more words, not an exact count. The advanced fields read
+    # the folded columns, and so does the rank.
+    counted = matching(bool(field_terms)).limit(RESULT_LIMIT + 1).subquery()
     total = session.scalar(select(func.count()).select_from(counted)) or 0
     pages = max(1, -(-min(total, RESULT_LIMIT) // page_size))
     page = min(max(page, 1), pages)
@@ -445,7 +490,8 @@ def search(
     # The page's ids are chosen over narrow rows first, so the sort never
     # carries whole documents; then the page's documents are loaded by id.
     ranked = session.execute(
-        matched.add_columns(rank)
+        matching(bool(every_term))
+        .add_columns(rank)
         .order_by(*order)
         .offset((page - 1) * page_size)
         .limit(page_size)
@@ -453,7 +499,7 @@ def search(
     documents = documents_by_id(session, [document_id for document_id, _ in ranked])
     rows = [(documents[document_id], score) for document_id, score in ranked]
 
-    hits = _hits(session, rows, terms + field_terms)
+    hits = _hits(session, rows, every_term)
     return Results(
         hits, min(total, RESULT_LIMIT), page, pages, terms, total > RESULT_LIMIT
     )
@@ -514,6 +560,10 @@ def _document_texts(session, ids: list[int]) -> dict[int, list[str]]:
 # Highlighting
 
 
+# Highlighting folds letter by letter, and a page repeats the same letters.
+_fold_letter = functools.lru_cache(maxsize=4096)(fold)
+
+
 def highlight(value: str | None, terms: list[str]) -> Markup:
     """Escape the text and wrap every folded match of a term in <mark>."""
     original = nfc(value)
@@ -523,7 +573,7 @@ def highlight(value: str | None, terms: list[str]) -> Markup:
     owners: list[int] = []
     pieces: list[str] = []
     for index, letter in enumerate(original):
-        piece = letter if letter.isspace() else fold(letter)
+        piece = letter if letter.isspace() else _fold_letter(letter)
         pieces.append(piece)
         owners.extend([index] * len(piece))
     folded = "".join(pieces)

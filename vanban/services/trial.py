@@ -9,8 +9,8 @@ from sqlalchemy.orm import object_session
 
 from vanban.models import Organisation, Setting, TrialWard, User
 from vanban.services import ServiceError, audit
-from vanban.services.clock import LOCAL_TZ, local_today, now
-from vanban.services.text import fold, nfc, upper_vi
+from vanban.services.clock import LOCAL_TZ, check_day, local_today, now
+from vanban.services.text import nfc, upper_vi
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,11 @@ def settings(session) -> TrialSettings:
     )
 
 
+def _spaced(value: str | None) -> str:
+    """Return the text in NFC with each run of spaces as one space."""
+    return " ".join(nfc(value).split())
+
+
 def _store(session, **changes) -> None:
     setting = session.get(Setting, SETTING_KEY)
     if setting is None:
@@ -79,17 +84,21 @@ def update_settings(
     stuck_hours: int,
 ) -> TrialSettings:
     """Check and save the trial settings, with an audit row of the change."""
+    check_day(start, "Ngày bắt đầu", field="start")
+    check_day(end, "Ngày kết thúc", field="end")
     if end < start:
         raise ServiceError(
             "Ngày kết thúc phải bằng hoặc sau ngày bắt đầu thử nghiệm.", field="end"
         )
-    subject_prefix = " ".join(nfc(subject_prefix).split())
+    subject_prefix = _spaced(subject_prefix)
     if not subject_prefix:
-        raise ServiceError("Hãy nhập phần đầu bắt buộc của trích yếu.", field="prefix")
+        raise ServiceError(
+            "Hãy nhập phần đầu bắt buộc của trích yếu.", field="subject_prefix"
+        )
     if len(subject_prefix) > MAX_PREFIX_LENGTH:
         raise ServiceError(
             f"Phần đầu của trích yếu dài quá {MAX_PREFIX_LENGTH} ký tự, hãy rút gọn.",
-            field="prefix",
+            field="subject_prefix",
         )
     if not 1 <= stuck_hours <= MAX_STUCK_HOURS:
         raise ServiceError(
@@ -149,8 +158,11 @@ def applies(session, sender: Organisation, recipients: list[Organisation]) -> bo
 
 
 def subject_matches(subject: str, organisation: Organisation) -> bool:
-    """Accept the required subject in any case or Unicode form, with text after it."""
-    return fold(subject).startswith(fold(required_subject(organisation)))
+    """Tell whether the subject starts with the required subject, in capitals.
+
+    The comparison is exact after NFC, except that runs of spaces count as one.
+    """
+    return _spaced(subject).startswith(_spaced(required_subject(organisation)))
 
 
 # Who may do what

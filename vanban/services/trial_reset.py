@@ -4,10 +4,11 @@ import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from vanban.extensions import db
 from vanban.models import Document, Organisation, Recipient, TrialWard, User
-from vanban.services import audit, trial, trial_progress
+from vanban.services import Conflict, audit, trial, trial_progress
 from vanban.services.clock import now
 
 logger = logging.getLogger(__name__)
@@ -77,9 +78,24 @@ def reset(session, user: User, row: TrialWard) -> ResetPlan:
     # NOTE: stored files stay in the instance folder, because other documents
     # may share them by content address.
     result = plan(session, row)
+    ward_name = result.ward.name
     ids = {d.id for d in result.delete} | {d.id for d in result.city_copies}
-    if ids:
-        _delete_documents(session, ids)
+    try:
+        if ids:
+            _delete_documents(session, ids)
+    except IntegrityError as error:
+        # A foreign key missing from the models, such as one of a table added
+        # outside them, still references a document.
+        logger.error(
+            "trial reset of ward %s failed: %s",
+            row.organisation_id,
+            type(error.orig).__name__,
+        )
+        raise Conflict(
+            f"Không đặt lại được dữ liệu thử nghiệm của {ward_name}: các văn bản "
+            "thử nghiệm còn được dữ liệu khác tham chiếu tới. Chưa có văn bản nào "
+            "bị xóa. Hãy báo quản trị hệ thống."
+        ) from error
     row.reset_at = now()
     audit.record(
         session,
@@ -101,19 +117,11 @@ def reset(session, user: User, row: TrialWard) -> ResetPlan:
 def _delete_documents(session, ids: set[int]) -> None:
     """Delete documents with every row that depends on them.
 
-    Rows of other tables that only point at a document (the audit trail, a
-    city recipient's link to the ward's copy) lose the link and stay.
+    Rows that only point at a document (another document it replied to,
+    replaced or copied, the audit trail, a city recipient's link to the ward's
+    copy) lose the link and stay.
     """
-    documents = Document.__table__
-    id_list = sorted(ids)
-    for column in (documents.c.reply_to_id, documents.c.source_document_id):
-        session.execute(
-            update(documents)
-            .where(column.in_(id_list))
-            .values({column.name: None})
-            .execution_options(synchronize_session=False)
-        )
-    _delete_rows(session, documents, id_list)
+    _delete_rows(session, Document.__table__, sorted(ids))
     session.expire_all()
 
 
@@ -124,7 +132,7 @@ def _delete_rows(session, table, ids: list[int]) -> None:
         return
     for child in db.metadata.sorted_tables:
         for foreign_key in child.foreign_keys:
-            if foreign_key.column.table is not table or child is table:
+            if foreign_key.column.table is not table:
                 continue
             column = foreign_key.parent
             owned = not column.nullable or foreign_key.ondelete == "CASCADE"
@@ -132,15 +140,21 @@ def _delete_rows(session, table, ids: list[int]) -> None:
                 child_keys = list(child.primary_key.columns)
                 if len(child_keys) == 1 and child_keys[0] is not column:
                     # The child rows may have dependants of their own.
-                    child_ids = list(
-                        session.scalars(select(child_keys[0]).where(column.in_(ids)))
-                    )
+                    query = select(child_keys[0]).where(column.in_(ids))
+                    if child is table:
+                        query = query.where(child_keys[0].not_in(ids))
+                    child_ids = list(session.scalars(query))
                     if child_ids:
                         _delete_rows(session, child, child_ids)
                 else:
                     session.execute(delete(child).where(column.in_(ids)))
             else:
+                # This clears links between the rows being deleted too, such as
+                # a reply to a deleted directive, so the delete violates no key.
                 session.execute(
-                    update(child).where(column.in_(ids)).values({column.name: None})
+                    update(child)
+                    .where(column.in_(ids))
+                    .values({column.name: None})
+                    .execution_options(synchronize_session=False)
                 )
     session.execute(delete(table).where(key.in_(ids)))

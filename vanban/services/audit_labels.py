@@ -1,0 +1,126 @@
+"""Vietnamese labels of the audit trail: actions, recorded fields and their values.
+
+Document actions take their timeline labels from `workflow.ACTION_LABELS`;
+this module adds the actions that are not about one document.
+"""
+
+from vanban.services import workflow
+from vanban.services.doctypes import ROLE_LABELS, URGENCY_LABELS
+from vanban.services.register_settings import SCOPE_LABELS
+
+ORGANISATION_KIND_LABELS = {
+    "city": "UBND Thành phố",
+    "center": "Đơn vị trực thuộc Thành phố",
+    "ward": "UBND phường, xã",
+}
+
+ACTION_LABELS = {
+    **workflow.ACTION_LABELS,
+    "login": "Đăng nhập",
+    "logout": "Đăng xuất",
+    "password.changed": "Đổi mật khẩu",
+    "settings.organisation.create": "Thêm đơn vị",
+    "settings.organisation.update": "Sửa đơn vị",
+    "settings.organisation.activate": "Cho đơn vị hoạt động lại",
+    "settings.organisation.deactivate": "Ngừng hoạt động đơn vị",
+    "settings.organisation.import": "Nhập phường, xã",
+    "settings.department.create": "Thêm phòng ban",
+    "settings.department.update": "Sửa phòng ban",
+    "settings.department.activate": "Cho phòng ban hoạt động lại",
+    "settings.department.deactivate": "Ngừng hoạt động phòng ban",
+    "settings.user.create": "Thêm người dùng",
+    "settings.user.update": "Sửa người dùng",
+    "settings.user.activate": "Mở khóa người dùng",
+    "settings.user.deactivate": "Khóa người dùng",
+    "settings.user.reset_password": "Đặt lại mật khẩu người dùng",
+    "settings.doctype.create": "Thêm loại văn bản",
+    "settings.doctype.update": "Sửa loại văn bản",
+    "settings.holidays.update": "Sửa ngày nghỉ, ngày làm bù",
+    "settings.deadline_rules.update": "Sửa quy tắc hạn xử lý",
+    "settings.series.create": "Thêm sổ văn bản",
+    "settings.series.update": "Sửa sổ văn bản",
+    "settings.trial.update": "Sửa cấu hình thử nghiệm",
+    "register.close": "Đóng sổ văn bản",
+    "register.reopen": "Mở lại sổ văn bản",
+    "register.number.void": "Hủy số văn bản",
+    "trial.prepare": "Chuẩn bị thử nghiệm",
+    "trial.reset": "Đặt lại dữ liệu thử nghiệm",
+    "hub_organisation_added": "Thêm đơn vị vào trục liên thông",
+    "hub_token_issued": "Cấp mã truy cập trục liên thông",
+    "hub_organisation_activated": "Cho đơn vị kết nối lại trục liên thông",
+    "hub_organisation_deactivated": "Ngừng kết nối đơn vị với trục liên thông",
+    "outbox_requeued": "Gửi lại văn bản liên thông",
+    "exchange_synced": "Đồng bộ với trục liên thông",
+    "connector_settings_saved": "Sửa kết nối trục liên thông",
+}
+UNKNOWN_SETTING = "Thay đổi cấu hình"
+UNKNOWN_ACTION = "Thao tác khác"
+
+FIELD_LABELS = {
+    "id": "Mã số",
+    "name": "Tên",
+    "code": "Mã định danh",
+    "abbreviation": "Chữ viết tắt",
+    "kind": "Loại",
+    "unit_code": "Mã đơn vị hành chính",
+    "parent_id": "Trực thuộc (mã số)",
+    "active": "Đang hoạt động",
+    "username": "Tên đăng nhập",
+    "full_name": "Họ và tên",
+    "position": "Chức vụ",
+    "email": "Thư điện tử",
+    "department_id": "Phòng ban (mã số)",
+    "roles": "Vai trò",
+    "must_change_password": "Phải đổi mật khẩu",
+    "day": "Ngày",
+    "note": "Ghi chú",
+    "type_name": "Loại văn bản",
+    "urgency": "Độ khẩn",
+    "working_days": "Số ngày làm việc",
+    "direction": "Sổ",
+    "scope": "Phạm vi",
+    "secret": "Văn bản mật",
+    "type_names": "Các loại văn bản",
+    "symbol_pattern": "Mẫu ký hiệu",
+    "year": "Năm",
+    "closed": "Đã đóng sổ",
+    "closed_at": "Thời điểm đóng sổ",
+    "start": "Ngày bắt đầu",
+    "end": "Ngày kết thúc",
+    "subject_prefix": "Phần đầu bắt buộc của trích yếu",
+    "stuck_hours": "Ngưỡng cảnh báo (giờ)",
+}
+UNKNOWN_FIELD = "Thông tin khác"
+
+# Labels of coded values, by the field that holds them.
+VALUE_LABELS = {
+    "kind": {**ORGANISATION_KIND_LABELS, "off": "Ngày nghỉ", "work": "Ngày làm việc"},
+    "direction": {"incoming": "Văn bản đến", "outgoing": "Văn bản đi"},
+    "scope": SCOPE_LABELS,
+    "urgency": URGENCY_LABELS,
+    "roles": ROLE_LABELS,
+}
+# A document's state, recorded alone as the value before or after an action.
+STATE_LABELS = {**workflow.INCOMING_STATES, **workflow.OUTGOING_STATES}
+
+
+def action_label(action: str) -> str:
+    if action in ACTION_LABELS:
+        return ACTION_LABELS[action]
+    return UNKNOWN_SETTING if action.startswith("settings.") else UNKNOWN_ACTION
+
+
+def field_label(key: str) -> str:
+    return FIELD_LABELS.get(key, UNKNOWN_FIELD)
+
+
+def value_label(key: str | None, value) -> str:
+    """Return a recorded value as text, with a label in place of a known code."""
+    if value is None:
+        return "(trống)"
+    if isinstance(value, bool):
+        return "có" if value else "không"
+    if isinstance(value, list):
+        return ", ".join(value_label(key, item) for item in value)
+    labels = VALUE_LABELS.get(key, {}) if key else STATE_LABELS
+    return str(labels.get(value, value))
