@@ -339,7 +339,7 @@ def main() -> None:
         type=int,
         default=0,
         help="set SQLite's page cache of each connection to this many MiB "
-        "(default: SQLite's own 2 MiB, as the application runs)",
+        "(default: the application's own 64 MiB)",
     )
     args = parser.parse_args()
 
