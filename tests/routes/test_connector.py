@@ -602,7 +602,8 @@ def test_disabled_connector_goes_through_the_own_hub_store(login_as, session, ex
     [incoming] = received_copies(session, exchange.ward_id, outgoing_id)
     assert incoming.source_document_id == outgoing_id
     [status] = outbox_rows(session, incoming.id, kind="status")
-    assert status.state == "sent" and status.message_id
+    assert status.state == "sent"
+    assert status.message_id
     assert reload(outgoing_id).recipients[0].status_code == "01"
 
 

@@ -42,7 +42,8 @@ def test_revoke_marks_copy(login_as):
     assert copy.revoked_at is not None
     page = login_as("badinh.vanthu").get(f"/documents/{incoming_id}")
     text = page.get_data(as_text=True)
-    assert "Đã thu hồi" in text and REASON in text
+    assert "Đã thu hồi" in text
+    assert REASON in text
     assert "Nơi gửi thu hồi văn bản" in text
     assert "Vào sổ văn bản đến" not in text
     assert "Hướng dẫn thử nghiệm" not in login_as("badinh.vanthu").get("/").get_data(
@@ -127,7 +128,8 @@ def test_update_refusals_keep_form(login_as):
     )
     assert response.status_code == 422
     text = response.get_data(as_text=True)
-    assert "Trường này là bắt buộc." in text and "Trích yếu mới" in text
+    assert "Trường này là bắt buộc." in text
+    assert "Trích yếu mới" in text
 
     values = {"update-subject": "Trích yếu mới", "update-reason": "Sửa trích yếu."}
     assert clerk.post(f"/changes/{outgoing_id}/update", values).status_code == 303
@@ -164,7 +166,8 @@ def test_replace_links_copies(login_as):
         .get(f"/documents/{old_copy_id}")
         .get_data(as_text=True)
     )
-    assert "Đã được thay thế" in text and new_number in text
+    assert "Đã được thay thế" in text
+    assert new_number in text
 
 
 def test_replace_unknown_number(login_as):

@@ -222,7 +222,7 @@ def book(slug: str, year: int):
 def _book_response(
     slug: str, year: int, secret: bool | None = None, void: dict | None = None
 ):
-    """Render a register page; `void` holds a rejected "hủy số" form to show again."""
+    """Render a register page, with `void` as a rejected "hủy số" form to show again."""
     book, errors = _load_book(slug, year, secret)
     return render(
         "registers/book.html",

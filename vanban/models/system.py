@@ -56,7 +56,7 @@ class OutboxMessage(db.Model):
     status_code: Mapped[str | None] = mapped_column(String(2))
     note: Mapped[str] = mapped_column(Text, default="")
     # BussinessDocType of a document message: 0 new, 1 revoke, 2 update,
-    # 3 replace (the document replacing another); `note` holds the reason.
+    # 3 replace (the document replacing another); `note` contains the reason.
     business_doc_type: Mapped[int] = mapped_column(
         SmallInteger, default=0, server_default="0"
     )

@@ -39,7 +39,7 @@ def record(
         document.id if document else None,
         user.id if user else None,
     )
-    # Every audited action passes here, so this one call tells each user about
+    # Every audited action passes here, so this one call notifies each user of
     # the documents handed to them, in the same transaction as the action.
     notifications.notify_for_event(session, action, user, document)
     return event

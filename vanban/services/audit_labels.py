@@ -92,7 +92,7 @@ FIELD_LABELS = {
 }
 UNKNOWN_FIELD = "Thông tin khác"
 
-# Labels of coded values, by the field that holds them.
+# Labels of coded values, keyed by the field that contains them.
 VALUE_LABELS = {
     "kind": {**ORGANISATION_KIND_LABELS, "off": "Ngày nghỉ", "work": "Ngày làm việc"},
     "direction": {"incoming": "Văn bản đến", "outgoing": "Văn bản đi"},
