@@ -146,6 +146,17 @@ def wait_for_arrival(layer: HoldRequest, process: subprocess.Popen, log: Path):
             )
 
 
+def wait_until_delivered(session, message_id: str, process, log: Path) -> None:
+    deadline = time.monotonic() + ARRIVAL_SECONDS
+    while delivery_states(session, message_id) != ["delivered"]:
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(
+                f"message {message_id} was not acknowledged:\n"
+                + log.read_text(errors="replace")
+            )
+        time.sleep(0.1)
+
+
 def incoming_copies(ward: Ward, exchange_id: str) -> int:
     with ward.session() as session:
         return session.scalar(
@@ -251,6 +262,9 @@ def test_killed_poll_stores_each_document_once(
     process = ward.start_sync(log)
     try:
         wait_for_arrival(layer, process, log)
+        # Downloads run ahead of intake, so the first document may still be
+        # on its way in when the request for the second one arrives.
+        wait_until_delivered(session, message_ids[0], process, log)
     finally:
         kill_group(process)
         layer.release.set()

@@ -28,6 +28,12 @@ def create_app(
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         database = Path(app.instance_path) / "vanban.sqlite"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
+    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+        # A SQLite file never drops a connection, so checking one before each
+        # transaction would only cost a statement.
+        options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
+        options.pop("pool_pre_ping", None)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     production = (
         app.config.get("ENV_NAME", os.environ.get("VANBAN_ENV")) == "production"
     )

@@ -157,11 +157,9 @@ def test_import_wards_once(app, session):
             select(Organisation).where(Organisation.unit_code == ward["Code"])
         )
         assert org.name == f"UBND {ward['FullName']}"
-        assert (org.kind, org.parent_id, org.code) == (
-            "ward",
-            city.id,
-            f"TAM.{ward['Code']}",
-        )
+        assert org.kind == "ward"
+        assert org.parent_id == city.id
+        assert org.code == f"TAM.{ward['Code']}"
     assert (
         session.scalar(
             select(func.count(Organisation.id)).where(Organisation.unit_code == "00004")

@@ -200,13 +200,21 @@ def _approve(session, user, document):
     drafts.approve(session, user, document)
 
 
-# Each hand-over with the role that acts and the role that gets the work next.
+# Each hand-over with the role that acts, the role that gets the work next and
+# the kind of its notification.
 hand_overs = pytest.mark.parametrize(
-    ("direction", "state", "actor_role", "act", "recipient_role"),
+    ("direction", "state", "actor_role", "act", "recipient_role", "kind"),
     [
-        ("incoming", "registered", "clerk", _forward, "advisor"),
-        ("incoming", "with_advisor", "advisor", _propose, "leader"),
-        ("outgoing", "leader_review", "leader", _approve, "clerk"),
+        ("incoming", "registered", "clerk", _forward, "advisor", "awaiting_proposal"),
+        (
+            "incoming",
+            "with_advisor",
+            "advisor",
+            _propose,
+            "leader",
+            "awaiting_direction",
+        ),
+        ("outgoing", "leader_review", "leader", _approve, "clerk", "awaiting_issue"),
     ],
     ids=["forward", "propose", "approve"],
 )
@@ -214,7 +222,7 @@ hand_overs = pytest.mark.parametrize(
 
 @hand_overs
 def test_hand_over_notifies_next_role_only(
-    session, ward, direction, state, actor_role, act, recipient_role
+    session, ward, direction, state, actor_role, act, recipient_role, kind
 ):
     document = _document(session, ward, direction, state, holder_id=None)
     model = ward.users[recipient_role]
@@ -228,13 +236,13 @@ def test_hand_over_notifies_next_role_only(
     expected = _active_with_role(session, ward, recipient_role)
     assert {model.id, second.id} <= set(expected)
     assert _added_since(session, last_id) == [
-        (user_id, "assignment", document.id) for user_id in expected
+        (user_id, kind, document.id) for user_id in expected
     ]
 
 
 @hand_overs
 def test_hand_over_skips_actor_refreshes_unread(
-    session, ward, direction, state, actor_role, act, recipient_role
+    session, ward, direction, state, actor_role, act, recipient_role, kind
 ):
     document = _document(session, ward, direction, state, holder_id=None)
     # An actor who also has the next role gets no notification of their own step.
@@ -242,7 +250,7 @@ def test_hand_over_skips_actor_refreshes_unread(
     actor.role_grants.append(type(actor.role_grants[0])(role=recipient_role))
     session.flush()
     earlier = notifications.notify(
-        session, ward.users[recipient_role], "assignment", "Cũ", document
+        session, ward.users[recipient_role], kind, "Cũ", document
     )
     session.flush()
     last_id = _last_id(session)
@@ -256,7 +264,7 @@ def test_hand_over_skips_actor_refreshes_unread(
         if user_id not in (actor.id, ward.users[recipient_role].id)
     ]
     assert _added_since(session, last_id) == [
-        (user_id, "assignment", document.id) for user_id in expected
+        (user_id, kind, document.id) for user_id in expected
     ]
     # The unread notice about the same document was refreshed, not repeated.
     assert earlier.text != "Cũ"

@@ -51,7 +51,7 @@ def documents(session, ward):
         (culture, "done", _at(10), None, _at(11)),  # on time
         (culture, "with_head", _at(11), date(2025, 3, 30), None),  # overdue
         (None, "returned", _at(12), None, None),  # returned
-        (None, "arrived", _at(31, hour=16), None, None),  # 23:00 local, inside
+        (None, "arrived", _at(31, hour=16), None, None),  # 23:00 local, in period
         # Outside the period: midnight local time on 1 April, and February.
         (economy, "done", _at(31, hour=17, month=3), None, _at(2, month=4)),
         (economy, "done", _at(20, month=2), None, _at(21, month=2)),

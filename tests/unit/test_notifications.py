@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 
 from tests.roster import document_in_state, load_ward
 from vanban.models import Notification
+from vanban.models.notifications import NOTIFICATION_KINDS
 from vanban.services import notifications
 
 
@@ -30,6 +31,17 @@ def test_notify_adds_unread(session, ward):
 
     assert notifications.unread_count(session, officer) == 1
     assert notifications.unread_count(session, ward.users["head"]) == 0
+
+
+@pytest.mark.parametrize("kind", NOTIFICATION_KINDS)
+def test_every_kind_stored_and_labelled(session, ward, kind):
+    officer = ward.users["officer"]
+
+    notifications.notify(session, officer, kind, "Thông báo thử")
+    session.commit()
+
+    assert _count(session, officer, kind) == 1
+    assert notifications.KIND_LABELS[kind]
 
 
 def test_notify_rejects_unknown_kind(session, ward):

@@ -258,7 +258,7 @@ def import_wards():
     if not form.province.data:
         form.province.data = form.province.choices[0][0]
     if request.method == "GET" and not request.args.get("parent_id"):
-        # The wards sit directly under the city since the 2025 reform.
+        # Since the 2025 reform, wards are directly under the city.
         city = next(
             (
                 org

@@ -30,7 +30,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from vanban.exchange import connector
+from vanban.exchange import connector, deliveries
 from vanban.extensions import db
 from vanban.forms import REQUIRED, BaseForm, EmptyForm
 from vanban.models import (
@@ -54,6 +54,8 @@ STATES = {
     "sent": "Đã gửi",
     "retrying": "Đang thử lại",
     "failed": "Gửi thất bại",
+    # Not an outbox state: sent, then rejected by the recipient (DeliveryReport).
+    "rejected": "Nơi nhận từ chối",
 }
 # States that "Gửi lại" applies to.
 RESENDABLE_STATES = ("failed", "retrying")
@@ -70,6 +72,8 @@ def can_view_exchange(user) -> bool:
 
 # base.html shows the menu link only when this returns True for the current user.
 bp.add_app_template_global(can_view_exchange, "can_view_exchange")
+# exchange/_transport.html shows the recipient's rejection with it.
+bp.add_app_template_global(deliveries.current_report, "current_delivery_report")
 
 
 class SettingsForm(BaseForm):
@@ -184,7 +188,9 @@ def list_entries(organisation_id: int, kind: str, state: str, page: int) -> Entr
         literal_column("'sent'").label("kind"),
         OutboxMessage.id.label("id"),
     ).where(OutboxMessage.sender_organisation_id == organisation_id)
-    if state:
+    if state == "rejected":
+        sent = deliveries.only_rejected(sent)
+    elif state:
         sent = sent.where(OutboxMessage.state == state)
     received = select(
         func.coalesce(Document.received_at, Document.created_at).label("at"),
@@ -208,6 +214,15 @@ def list_entries(organisation_id: int, kind: str, state: str, page: int) -> Entr
             .group_by(OutboxMessage.state)
         ).all()
     )
+    rejected = session.scalar(
+        deliveries.only_rejected(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.sender_organisation_id == organisation_id)
+        )
+    )
+    if rejected:
+        counts["rejected"] = rejected
     if not parts:
         return EntryPage([], 0, 1, 1, kind, state, counts)
     rows = union_all(*parts).subquery()
@@ -234,7 +249,9 @@ def _load_entries(keys) -> list[Entry]:
     messages = {
         message.id: message
         for message in session.scalars(
-            select(OutboxMessage).where(OutboxMessage.id.in_(message_ids))
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(message_ids))
+            .options(selectinload(OutboxMessage.delivery_report))
         )
     }
     document_ids = set(received_ids)

@@ -70,6 +70,10 @@ def authenticate():
         response.headers["WWW-Authenticate"] = 'Bearer realm="edoc"'
         return response
     g.hub_organisation = organisation
+    # A POST takes SQLite's write lock when its transaction begins. The check
+    # above only read, so its transaction ends here, and the lock is free while
+    # the body is read and parsed. The writes start a transaction of their own.
+    db.session.commit()
     return None
 
 

@@ -11,18 +11,22 @@ step leaves the earlier ones stored and the next run starts clean.
 import ipaddress
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
+from functools import partial
 from urllib.parse import quote, urlsplit
 
 import requests
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
-from vanban.exchange import mapping
+from vanban.exchange import deliveries, mapping
 from vanban.exchange.edxml import build_edoc, build_status, parse_package
 from vanban.exchange.packages import EdocPackage, EdxmlError, StatusPackage
+from vanban.exchange.pipeline import Calls, Outcome
+from vanban.extensions import sqlite_write_intent
 from vanban.models import ConnectorSettings, Document, Organisation, OutboxMessage
 from vanban.services import ServiceError
 from vanban.services.clock import local, now
@@ -37,6 +41,8 @@ MAX_READ_TIMEOUT = 30.0
 # HOURLY_DELAY before each further one.
 RETRY_DELAYS = (30, 120, 600, 1800)
 HOURLY_DELAY = 3600
+# At most this many calls of one run wait for the hub at once.
+MAX_PARALLEL_CALLS = 8
 # 4xx statuses after which a request is retried later instead of failed. 401
 # is among them because a wrong or expired token is the installation's setting
 # to fix, not a fault of the message, so the message waits for the fix.
@@ -61,6 +67,8 @@ class ConnectorConfig:
     transfer_seconds: float = 300.0
     # Pending messages listed per poll; the hub allows at most 500.
     batch_size: int = 100
+    # Calls to the hub under way at once, so that its answers overlap our work.
+    parallel_calls: int = 4
     directory_refresh_seconds: int = 24 * 3600
 
     @classmethod
@@ -85,6 +93,10 @@ class ConnectorConfig:
             ),
             batch_size=min(
                 int(config.get("CONNECTOR_BATCH_SIZE", cls.batch_size)), 500
+            ),
+            parallel_calls=min(
+                max(int(config.get("CONNECTOR_PARALLEL_CALLS", cls.parallel_calls)), 1),
+                MAX_PARALLEL_CALLS,
             ),
         )
 
@@ -138,17 +150,34 @@ class HubClient:
     ):
         self.base_url = base_url.rstrip("/")
         self.config = config
-        self.http = requests.Session()
-        self.http.headers.update(
-            {
-                "X-Organ-Id": organ_id,
-                "Authorization": f"Bearer {token}",
-                "User-Agent": "VanBan-connector/1",
-            }
-        )
+        self.parallel_calls = config.parallel_calls
+        self._headers = {
+            "X-Organ-Id": organ_id,
+            "Authorization": f"Bearer {token}",
+            "User-Agent": "VanBan-connector/1",
+        }
+        # requests does not promise that one Session is safe across threads, so
+        # each thread of a run's pipeline keeps its own (and its connections).
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+
+    @property
+    def http(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers.update(self._headers)
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
 
     def close(self) -> None:
-        self.http.close()
+        with self._sessions_lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
 
     def send(self, kind: str, body: bytes) -> dict:
         """Post a package and return the hub's response, which has its message_id."""
@@ -418,6 +447,17 @@ def run_cycle(
     Return None when a run in another process or thread has claimed the
     organisation, or when its connector is disabled.
     """
+    # Other requests may write to the same SQLite database while the run waits
+    # for the hub (the hub itself, in an installation that serves it), so each
+    # transaction of the run takes the write lock when it begins.
+    token = sqlite_write_intent.set(True)
+    try:
+        return _run_cycle(session, settings_id, poll, config)
+    finally:
+        sqlite_write_intent.reset(token)
+
+
+def _run_cycle(session, settings_id: int, poll: bool, config) -> SyncReport | None:
     config = config or ConnectorConfig.from_app()
     started = now()
     session.commit()
@@ -453,9 +493,10 @@ def _steps(settings: ConnectorSettings, poll: bool, started, config) -> list:
     directory_due = refreshed_at is None or started - refreshed_at >= timedelta(
         seconds=config.directory_refresh_seconds
     )
+    polls = [poll_documents, poll_statuses, deliveries.check_deliveries]
     if directory_due:
-        return [push, _refresh_directory_step, poll_documents, poll_statuses]
-    return [push, poll_documents, poll_statuses]
+        return [push, _refresh_directory_step, *polls]
+    return [push, *polls]
 
 
 def _claim(session, settings_id: int, started, config: ConnectorConfig) -> bool:
@@ -588,15 +629,17 @@ def push(session, run: _Run) -> None:
         units.setdefault(key, []).append(message.id)
     session.commit()
 
-    for (kind, _, _), message_ids in units.items():
-        if run.out_of_time():
-            break
-        _push_unit(session, run, kind, message_ids)
-        if run.unreachable:
-            break
+    with Calls(run.client.parallel_calls, on_wait=session.commit) as sends:
+        for (kind, _, _), message_ids in units.items():
+            if run.out_of_time() or run.unreachable:
+                break
+            _push_unit(session, run, sends, kind, message_ids)
 
 
-def _push_unit(session, run: _Run, kind: str, message_ids: list[int]) -> None:
+def _push_unit(
+    session, run: _Run, sends: Calls, kind: str, message_ids: list[int]
+) -> None:
+    """Build one package now and send it in the pipeline; the answer comes later."""
     try:
         body = build_package(session, kind, message_ids[0])
     except EdxmlError as exc:
@@ -605,10 +648,17 @@ def _push_unit(session, run: _Run, kind: str, message_ids: list[int]) -> None:
         return
     # No transaction stays open while the hub is slow to respond.
     session.commit()
+    message_type = "edoc" if kind == "document" else "status"
+    sends.submit(
+        partial(run.client.send, message_type, body),
+        partial(_record_sent, session, run, message_ids),
+    )
 
-    try:
-        response = run.client.send("edoc" if kind == "document" else "status", body)
-    except HubError as exc:
+
+def _record_sent(session, run: _Run, message_ids: list[int], outcome: Outcome):
+    """Record the hub's answer to a package in the outbox rows it carried."""
+    exc = outcome.error
+    if isinstance(exc, HubError):
         logger.warning("hub rejected outbox messages %s: %s", message_ids, exc)
         detail = exc.detail or exc.error or f"HTTP {exc.status}"
         _mark_failed(
@@ -619,13 +669,15 @@ def _push_unit(session, run: _Run, kind: str, message_ids: list[int]) -> None:
             f"Trục liên thông từ chối gói tin: {detail}",
         )
         return
-    except HubUnavailable as exc:
+    if isinstance(exc, HubUnavailable):
         logger.warning("outbox messages %s not sent: %s", message_ids, exc)
         _mark_retrying(session, run, message_ids, exc)
-        run.unreachable = exc.status is None
+        run.unreachable = run.unreachable or exc.status is None
         return
+    if exc is not None:
+        raise exc
 
-    message_id = response["message_id"]
+    message_id = outcome.value["message_id"]
     sent_at = now()
     for message in _messages(session, message_ids):
         message.state = "sent"
@@ -730,18 +782,25 @@ def retry_delay(attempts: int, retry_after: int | None = None) -> timedelta:
 
 
 def _poll(session, run: _Run, message_type: str, take) -> None:
-    """Fetch each pending package of a type, hand it to `take` and acknowledge it."""
+    """Fetch each pending package of a type, hand it to `take` and acknowledge it.
+
+    Downloads run ahead in the pipeline while earlier packages are stored, and
+    each acknowledgement goes out once its package is committed.
+    """
     session.commit()
-    for item in run.client.pending(message_type, run.config.batch_size):
-        if run.out_of_time():
-            break
-        message_id = item["message_id"]
-        data = _fetch(run, message_id)
-        if data is None:
-            continue
-        outcome = take(session, run, message_id, data)
-        if outcome is not None:
-            _ack(run, message_id, outcome)
+    pending = run.client.pending(message_type, run.config.batch_size)
+    depth = run.client.parallel_calls
+    acks = Calls(depth, on_wait=session.commit)
+    downloads = Calls(depth, on_wait=session.commit)
+    with acks, downloads:
+        for item in pending:
+            if run.out_of_time():
+                break
+            message_id = item["message_id"]
+            downloads.submit(
+                partial(_download, run.client, message_id),
+                partial(_downloaded, session, run, acks, message_id, take),
+            )
 
 
 def poll_documents(session, run: _Run) -> None:
@@ -754,43 +813,75 @@ def poll_statuses(session, run: _Run) -> None:
     _poll(session, run, "status", _apply_status)
 
 
-def _fetch(run: _Run, message_id: str) -> bytes | None:
-    """Download a package. One over the size limit is acknowledged as failed."""
+def _download(client, message_id: str) -> EdocPackage | StatusPackage | EdxmlError:
+    """Fetch and parse a package; a package that cannot be read gives its error.
+
+    This runs on a pipeline thread, so it touches neither the session nor the
+    run's report.
+    """
+    data = client.fetch(message_id)
     try:
-        return run.client.fetch(message_id)
-    except PackageTooLarge as exc:
+        return parse_package(data)
+    except EdxmlError as exc:
+        return exc
+
+
+def _downloaded(
+    session, run: _Run, acks: Calls, message_id: str, take, outcome: Outcome
+) -> None:
+    """Store a downloaded package with `take`, then acknowledge it."""
+    exc = outcome.error
+    if isinstance(exc, PackageTooLarge):
         logger.warning("package %s rejected as too large: %s", message_id, exc)
         limit = run.config.max_package_bytes // MIB
-        _ack(run, message_id, f"Gói tin lớn hơn {limit} MB nên không nhận được.")
         run.report.rejected += 1
-    except HubError as exc:
+        reason = f"Gói tin lớn hơn {limit} MB nên không nhận được."
+    elif isinstance(exc, HubError):
         logger.warning("package %s not fetched: %s", message_id, exc)
         run.report.errors.append(technical_text(exc))
-    return None
+        return
+    elif exc is not None:
+        raise exc
+    else:
+        reason = take(session, run, message_id, outcome.value)
+        if reason is None:
+            return
+    acks.submit(
+        partial(_ack, run.client, message_id, reason),
+        partial(_acknowledged, run, message_id),
+    )
 
 
-def _ack(run: _Run, message_id: str, outcome: str) -> None:
+def _ack(client, message_id: str, outcome: str) -> None:
     """Send `done` when the outcome is "", else `fail` with it as the reason."""
-    try:
-        if outcome:
-            run.client.ack(message_id, "fail", outcome)
-        else:
-            run.client.ack(message_id, "done")
-    except HubError as exc:
+    if outcome:
+        client.ack(message_id, "fail", outcome)
+    else:
+        client.ack(message_id, "done")
+
+
+def _acknowledged(run: _Run, message_id: str, outcome: Outcome) -> None:
+    exc = outcome.error
+    if isinstance(exc, HubError):
         logger.warning("acknowledgement of package %s rejected: %s", message_id, exc)
         run.report.errors.append(technical_text(exc))
+    elif exc is not None:
+        raise exc
 
 
-def _take_in(session, run: _Run, message_id: str, data: bytes, kind, take, done):
-    """Parse a package of `kind`, store it with `take` and report it with `done`.
+def _take_in(session, run: _Run, message_id: str, parsed, kind, take, done):
+    """Store a parsed package of `kind` with `take` and report it with `done`.
 
-    Return "" when stored, else the reason the package was refused. Return
-    None after an unexpected error, so that the package stays pending at the
-    hub and the next poll tries it again.
+    `parsed` is the package, or the EdxmlError that its bytes gave. Return ""
+    when stored, else the reason the package was refused. Return None after
+    an unexpected error, so that the package stays pending at the hub and the
+    next poll tries it again.
     """
     label = "package" if kind is EdocPackage else "status package"
     try:
-        package = parse_package(data)
+        if isinstance(parsed, EdxmlError):
+            raise parsed
+        package = parsed
         if not isinstance(package, kind):
             raise mapping.IntakeError(
                 f"a package of another kind was listed as a {label}",
@@ -821,7 +912,7 @@ def _take_in(session, run: _Run, message_id: str, data: bytes, kind, take, done)
     return ""
 
 
-def _take_in_document(session, run: _Run, message_id: str, data: bytes) -> str | None:
+def _take_in_document(session, run: _Run, message_id: str, parsed) -> str | None:
     """Store one document package; return "" when stored, else the reason."""
 
     def take(package):
@@ -835,10 +926,10 @@ def _take_in_document(session, run: _Run, message_id: str, data: bytes) -> str |
         else:
             run.report.duplicates += 1
 
-    return _take_in(session, run, message_id, data, EdocPackage, take, done)
+    return _take_in(session, run, message_id, parsed, EdocPackage, take, done)
 
 
-def _apply_status(session, run: _Run, message_id: str, data: bytes) -> str | None:
+def _apply_status(session, run: _Run, message_id: str, parsed) -> str | None:
     """Apply one status package; return "" when done, else the reason.
 
     A status for a document this organisation did not send is acknowledged
@@ -860,7 +951,7 @@ def _apply_status(session, run: _Run, message_id: str, data: bytes) -> str | Non
         )
         run.report.statuses_unknown += 1
 
-    return _take_in(session, run, message_id, data, StatusPackage, take, done)
+    return _take_in(session, run, message_id, parsed, StatusPackage, take, done)
 
 
 # Directory.

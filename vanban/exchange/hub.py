@@ -318,7 +318,17 @@ def send(
         raise too_large_error(max_bytes)
     if not body:
         raise _invalid("Yêu cầu không mang gói tin nào (nội dung rỗng).")
-    package = _parse(body, sender, message_type)
+    # Reading the package and writing it to disk touch no table, so that on
+    # SQLite the write lock is held only for the checks and the rows below.
+    package = _parse(body, message_type)
+    stored = _StoredPackage.write(body)
+    try:
+        return _queue(session, sender, body, package, stored)
+    finally:
+        stored.discard()
+
+
+def _queue(session, sender, body: bytes, package, stored: "_StoredPackage"):
     _check_sender(sender, package.sender.organ_id)
 
     # A resend is recognised before the other checks, so that a retry still
@@ -326,7 +336,7 @@ def send(
     key = _idempotency_key(package)
     existing = _find_message(session, sender, key)
     if existing is not None:
-        return 200, _resent(existing, body, package)
+        return 200, _resent(existing, stored.sha256, package)
 
     if isinstance(package, EdocPackage):
         recipients = _check_edoc(session, package)
@@ -336,7 +346,7 @@ def send(
     message = HubMessage(
         message_id=uuid.uuid4().hex,
         sender_organ_id=sender.organ_id,
-        sha256=_store_package(body),
+        sha256=stored.sha256,
         size=len(body),
         **key,
     )
@@ -349,7 +359,8 @@ def send(
         existing = _find_message(session, sender, key)
         if existing is None:
             raise
-        return 200, _resent(existing, body, package)
+        return 200, _resent(existing, stored.sha256, package)
+    stored.keep()
     logger.info(
         "hub message %s (%s, %d bytes) from %s queued for %s",
         message.message_id,
@@ -370,11 +381,11 @@ def too_large_error(max_bytes: int) -> HubError:
     )
 
 
-def _parse(body: bytes, sender: HubOrganisation, message_type: str):
+def _parse(body: bytes, message_type: str):
     try:
         package = parse_package(body)
     except EdxmlError as exc:
-        logger.warning("hub rejected package from %s: %s", sender.organ_id, exc)
+        logger.warning("hub rejected a package: %s", exc)
         raise _invalid(f"{exc.user_message} Chi tiết: {exc}") from exc
     if message_type == "edoc" and isinstance(package, StatusPackage):
         raise _invalid(
@@ -513,14 +524,14 @@ def _find_message(session, sender: HubOrganisation, key: dict) -> HubMessage | N
     return session.scalar(query)
 
 
-def _resent(message: HubMessage, body: bytes, package) -> dict:
+def _resent(message: HubMessage, sha256: str, package) -> dict:
     """Return the answer to a resend; other bytes under a stored key are a conflict.
 
     The first package stays authoritative, since recipients may already hold
     it, so different bytes under the same key are refused with 409: a
     different document must not be taken for a repeat of the stored one.
     """
-    if hashlib.sha256(body).hexdigest() != message.sha256:
+    if sha256 != message.sha256:
         logger.warning(
             "hub message %s resent by %s with different bytes; refused as a conflict",
             message.message_id,
@@ -730,28 +741,45 @@ def storage_dir() -> Path:
     return path
 
 
-def _store_package(body: bytes) -> str:
-    """Write the package durably under its SHA-256 and return the digest.
+class _StoredPackage:
+    """A package written durably to a temporary file, named by its SHA-256 once kept.
 
-    NOTE: a file written for a transaction that then rolls back stays on disk
-    unreferenced until the same package is sent again.
+    NOTE: when the process dies between `keep` and the commit, the file stays
+    on disk unreferenced until the same package is sent again.
     """
-    sha256 = hashlib.sha256(body).hexdigest()
-    directory = storage_dir()
-    final = directory / sha256
-    if final.exists():
-        return sha256
-    handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".package-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp_name, final)
-    finally:
-        if os.path.exists(temp_name):
+
+    def __init__(self, sha256: str, temp_path: Path | None):
+        self.sha256 = sha256
+        self.temp_path = temp_path
+
+    @classmethod
+    def write(cls, body: bytes) -> "_StoredPackage":
+        sha256 = hashlib.sha256(body).hexdigest()
+        directory = storage_dir()
+        if (directory / sha256).exists():
+            return cls(sha256, None)
+        handle, temp_name = tempfile.mkstemp(dir=directory, prefix=".package-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(body)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
             os.unlink(temp_name)
-    return sha256
+            raise
+        return cls(sha256, Path(temp_name))
+
+    def keep(self) -> None:
+        """Give the file its final name; the package's row refers to it."""
+        if self.temp_path is not None:
+            os.replace(self.temp_path, storage_dir() / self.sha256)
+            self.temp_path = None
+
+    def discard(self) -> None:
+        """Remove the temporary file of a package that was not kept."""
+        if self.temp_path is not None:
+            self.temp_path.unlink(missing_ok=True)
+            self.temp_path = None
 
 
 def _read_package(message: HubMessage) -> bytes:

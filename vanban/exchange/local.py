@@ -15,7 +15,7 @@ import logging
 from flask import current_app
 from sqlalchemy import select
 
-from vanban.exchange import connector, hub, mapping
+from vanban.exchange import connector, deliveries, hub, mapping
 from vanban.exchange.edxml import parse_package
 from vanban.exchange.packages import EdxmlError
 from vanban.models import Organisation, OutboxMessage, Recipient, User
@@ -30,7 +30,10 @@ MAX_ROUNDS = 4
 
 
 class LocalHub:
-    """The calls of `connector.HubClient`, answered by this installation's hub."""
+    """The calls of `connector.HubClient`, served by this installation's own hub."""
+
+    # The calls use the run's own session, so they run one at a time on its thread.
+    parallel_calls = 1
 
     def __init__(self, session, organ_id: str):
         self.session = session
@@ -194,6 +197,7 @@ def deliver_through_hub(session, connected: set[int]) -> connector.SyncReport:
         total.add(report)
         if not report.moved:
             break
+    _check_deliveries(session, connected, config, total)
     if total.moved or total.errors:
         logger.info(
             "in-installation exchange moved %d messages with %d errors",
@@ -201,6 +205,20 @@ def deliver_through_hub(session, connected: set[int]) -> connector.SyncReport:
             len(total.errors),
         )
     return total
+
+
+def _check_deliveries(session, connected: set[int], config, report) -> None:
+    """Store the hub's delivery reports for the sent documents of hosted senders."""
+    senders = [
+        organisation.id
+        for organisation in hosted_organisations(session)
+        if organisation.id not in connected
+    ]
+    due = deliveries.organisations_due(session, senders, now())
+    for organisation_id in sorted(due):
+        organisation = session.get(Organisation, organisation_id)
+        run = _run(session, organisation, config, report)
+        connector._run_step(run, deliveries.check_deliveries)
 
 
 def _run(session, organisation, config, report) -> connector._Run:

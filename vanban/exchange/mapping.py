@@ -274,19 +274,19 @@ def _store_new(session, organisation, package, message_id, key) -> Received:
     stored = [_store_attachment(attachment) for attachment in package.attachments]
     sender = known_organisation(session, key["sender_code"], package.sender.organ_name)
     incoming = _incoming_document(organisation, sender, package)
+    # Added with the document, so that one flush writes both and indexes once.
+    incoming.attachments = [
+        Attachment(
+            sha256=item.sha256,
+            size=item.size,
+            content_type=item.content_type,
+            original_name=item.original_name,
+        )
+        for item in stored
+    ]
     if not _record_once(session, key, message_id, incoming):
         return Received(_received(session, **key).document_id, created=False)
 
-    for item in stored:
-        session.add(
-            Attachment(
-                document_id=incoming.id,
-                sha256=item.sha256,
-                size=item.size,
-                content_type=item.content_type,
-                original_name=item.original_name,
-            )
-        )
     _link_source(session, incoming, sender)
     audit.record(
         session,
@@ -411,8 +411,8 @@ def _link_replaced(session, incoming: Document, package: EdocPackage) -> None:
     )
     if replaced is None or replaced.id == incoming.id:
         # A replacement goes to the holders of the replaced document only, so
-        # the sender learns (from the failed acknowledgement) of one that
-        # does not hold it, instead of the package passing unnoticed.
+        # the sender learns (from the failed acknowledgement) of a recipient
+        # that does not have it, instead of the package passing unnoticed.
         target_id = package.business.document_id
         raise IntakeError(
             f"document replaces {target_id[:300]!r} from {package.sender.organ_id}, "
@@ -524,8 +524,8 @@ def _incoming_document(
         issued_date=package.promulgation_date,
         organ_name=_fit(package.sender.organ_name or sender.name, 255),
         subject=_fit(package.subject, 500),
-        # With no file, Content is the document itself (a reply written in
-        # the app); with files, it is their summary.
+        # With no file, Content is the document itself, as in a reply written
+        # in the app. With files, it is their summary.
         description=package.content if package.attachments else "",
         body_text="" if package.attachments else package.content,
         signer_position=_fit(package.signer.position, 255),

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import pybase64
 from lxml import etree
 
 from vanban.exchange.packages import (
@@ -511,10 +512,10 @@ def _decode_base64(text: str, name: str) -> bytes:
         except UnicodeEncodeError:
             data = "".join(text.split()).encode("ascii")
         try:
-            return binascii.a2b_base64(data, strict_mode=True)
+            return pybase64.b64decode(data, validate=True)
         except binascii.Error:
             data = data.translate(None, _ASCII_WHITESPACE)
-            return binascii.a2b_base64(data, strict_mode=True)
+            return pybase64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise EdxmlError(
             f"attachment {name!r}: ContentTransferEncoded is not valid base64: {exc}",

@@ -1,9 +1,9 @@
 """Write edXML packages in the standard form, with attachments zipped."""
 
-import base64
 import uuid
 from datetime import date, datetime
 
+import pybase64
 from lxml import etree
 
 from vanban.exchange.packages import (
@@ -382,4 +382,4 @@ def _write_attachments(
             element, "ContentTransferEncoded", nsmap={"edXML": NAMESPACE}
         )
         encoded_text.text = marker
-        encoded[marker] = base64.b64encode(zipped)
+        encoded[marker] = pybase64.b64encode(zipped)

@@ -3,7 +3,11 @@
 from vanban.models.calendar import CalendarChange, DeadlineReminder, DeadlineRule
 from vanban.models.doctypes import DocumentType
 from vanban.models.documents import Attachment, Document, Recipient, RecipientStatus
-from vanban.models.exchange import ConnectorSettings, ReceivedPackage
+from vanban.models.exchange import (
+    ConnectorSettings,
+    DeliveryReport,
+    ReceivedPackage,
+)
 from vanban.models.hub import HubDelivery, HubMessage, HubOrganisation
 from vanban.models.notifications import Notification
 from vanban.models.organisations import Department, Organisation
@@ -29,6 +33,7 @@ __all__ = [
     "ConnectorSettings",
     "DeadlineReminder",
     "DeadlineRule",
+    "DeliveryReport",
     "Department",
     "Document",
     "DocumentSearch",

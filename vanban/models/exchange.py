@@ -11,10 +11,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from vanban.extensions import db
 from vanban.models.organisations import Organisation
+from vanban.models.system import OutboxMessage
 from vanban.models.types import UTCDateTime, utcnow
 
 
@@ -95,3 +96,40 @@ class ReceivedPackage(db.Model):
     message_id: Mapped[str] = mapped_column(String(255))
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+DELIVERY_REPORT_STATES = ("pending", "delivered", "failed")
+
+
+class DeliveryReport(db.Model):
+    """How far one recipient's copy of a sent document got, as the hub last reported.
+
+    The connector requests GET /messages/{id}/deliveries for sent document
+    messages until each recipient's copy is delivered or failed. A
+    failed copy is one the recipient's connector rejected as many times as the
+    hub allows (five by default), and `reason` contains its last reason.
+    """
+
+    __tablename__ = "delivery_reports"
+    __table_args__ = (
+        CheckConstraint(f"state IN {DELIVERY_REPORT_STATES}", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_message_id: Mapped[int] = mapped_column(
+        ForeignKey("outbox_messages.id"), unique=True
+    )
+    # The hub's message id the report is about. When the outbox row carries
+    # another one, the report is out of date and the next check replaces it.
+    message_id: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    # `fail` acknowledgements the recipient sent, and the reason of the last one.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    # The backref adds `OutboxMessage.delivery_report`, None until a check.
+    outbox_message: Mapped[OutboxMessage] = relationship(
+        backref=backref("delivery_report", uselist=False)
+    )

@@ -17,6 +17,10 @@ NOTIFICATION_KINDS = (
     "review",
     "deadline",
     "overdue",
+    "awaiting_proposal",
+    "awaiting_direction",
+    "awaiting_issue",
+    "delivery_rejected",
 )
 
 

@@ -119,7 +119,10 @@ def update(
 
 
 def _check_due_date(document: Document, due_date: date | None) -> None:
-    """Refuse a deadline before today or the issue date, or years ahead."""
+    """Reject a deadline before today or the issue date, or too far ahead.
+
+    Too far is more than MAX_DUE_YEARS years after today.
+    """
     if due_date is None:
         return
     today = local_today()

@@ -23,6 +23,10 @@ KIND_LABELS = {
     "review": "Dự thảo chờ xem xét",
     "deadline": "Sắp đến hạn xử lý",
     "overdue": "Quá hạn xử lý",
+    "awaiting_proposal": "Chờ đề xuất xử lý",
+    "awaiting_direction": "Chờ bút phê, phân công",
+    "awaiting_issue": "Chờ vào sổ, phát hành",
+    "delivery_rejected": "Nơi nhận từ chối văn bản",
 }
 
 TEXT_MAX_LENGTH = 500
@@ -159,19 +163,17 @@ def _event_recipients(session, action: str, document: Document):
             text += f" (hạn xử lý {document.due_date:%d/%m/%Y})"
         return "assignment", users, text
     if action == "forward":
-        # NOTE: these hand-overs reuse the "assignment" kind; a kind of their
-        # own would need a migration of the kind check constraint.
         advisors = users_with_role(session, document.organisation_id, "advisor")
         text = f"Văn bản đến chờ bạn đề xuất xử lý: {subject}"
-        return "assignment", advisors, text
+        return "awaiting_proposal", advisors, text
     if action == "propose":
         leaders = users_with_role(session, document.organisation_id, "leader")
         text = f"Văn bản đến chờ bạn bút phê, phân công: {subject}"
-        return "assignment", leaders, text
+        return "awaiting_direction", leaders, text
     if action == "approve":
         clerks = users_with_role(session, document.organisation_id, "clerk")
         text = f"Dự thảo đã được phê duyệt, chờ vào sổ và phát hành: {subject}"
-        return "assignment", clerks, text
+        return "awaiting_issue", clerks, text
     if action in ("head_return", "format_return", "leader_return"):
         return (
             "draft_returned",

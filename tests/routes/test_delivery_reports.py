@@ -1,0 +1,303 @@
+"""A recipient's rejection of a sent document, shown to the sender.
+
+The city sends a revocation that Ba Đình's connector cannot apply, because
+the ward's copy no longer carries the DocumentId that the revocation names.
+The ward acknowledges the package as failed at each poll until the hub marks
+the delivery failed, and the city's connector then stores the rejection, shows
+it on the exchange and document pages and notifies the city's clerks. The
+hub is served over HTTP on 127.0.0.1, or run inside the installation.
+"""
+
+# The fixtures imported from test_connector are parameters of the tests here.
+# ruff: noqa: F811
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from vanban.exchange import connector, deliveries, hub
+from vanban.extensions import db
+from vanban.models import ConnectorSettings, DeliveryReport, Notification, User
+from vanban.models.hub import HubDelivery, HubMessage
+from vanban.services import outbox
+from vanban.services.clock import now
+
+from ..scenario import fresh, org
+from .test_connector import (  # noqa: F401
+    app_config,
+    city_issues,
+    exchange,
+    hub_server,
+    outbox_rows,
+    received_copies,
+    register_at_hub,
+    run,
+)
+
+REASON = "Không có văn bản"
+REJECTED_BADGE = '<span class="badge overdue">Nơi nhận từ chối</span>'
+
+
+def revoke_unknown_to_ward(login_as, session, ward_id: int, run_ward) -> int:
+    """Issue a document, let the ward lose its DocumentId, then revoke it.
+
+    `run_ward` moves the packages waiting for the ward. Return the outgoing
+    document's id.
+    """
+    outgoing_id = city_issues(login_as, "Văn bản thu hồi bị nơi nhận từ chối")
+    run_ward()
+    (copy,) = received_copies(session, ward_id, outgoing_id)
+    copy.exchange_id = "000.01.01.H01,2026/01/01,01/KHAC"
+    session.commit()
+    response = login_as("thanhpho.vanthu").post(
+        f"/changes/{outgoing_id}/revoke", {"revoke-reason": "Ban hành nhầm."}
+    )
+    assert response.status_code == 303
+    return outgoing_id
+
+
+def revoke_over_http(login_as, session, exchange) -> int:
+    """Revoke a document that the ward took in over HTTP and then lost."""
+    return revoke_unknown_to_ward(
+        login_as,
+        session,
+        exchange.ward_id,
+        lambda: run(session, exchange.ward_settings_id),
+    )
+
+
+def revoke_delivery() -> HubDelivery:
+    """Return the hub's delivery of the revocation to Ba Đình."""
+    fresh()
+    return db.session.scalar(
+        select(HubDelivery)
+        .join(HubMessage)
+        .where(
+            HubMessage.business_doc_type == 1,
+            HubDelivery.recipient_organ_id == org("Ba Đình").code,
+        )
+    )
+
+
+def revoke_report(session, outgoing_id: int) -> DeliveryReport | None:
+    fresh()
+    [row] = [r for r in outbox_rows(session, outgoing_id) if r.business_doc_type == 1]
+    return row.delivery_report
+
+
+def rejection_notifications(session) -> list[Notification]:
+    fresh()
+    return list(
+        session.scalars(
+            select(Notification)
+            .join(User, User.id == Notification.user_id)
+            .where(Notification.kind == "delivery_rejected")
+            .order_by(Notification.id)
+        )
+    )
+
+
+def backdate_checks(session) -> None:
+    for report in session.scalars(select(DeliveryReport)):
+        report.checked_at = now() - timedelta(seconds=deliveries.RECHECK_SECONDS + 1)
+    session.commit()
+
+
+def test_http_rejection_shown_to_sender(login_as, session, exchange):
+    outgoing_id = revoke_over_http(login_as, session, exchange)
+    run(session, exchange.city_settings_id)
+    report = revoke_report(session, outgoing_id)
+    assert report.state == "pending"
+    assert report.attempts == 0
+
+    # The ward's connector rejects the revocation at each poll, and the hub
+    # marks the delivery failed at the fifth rejection.
+    for _ in range(hub.MAX_FAILED_ATTEMPTS):
+        run(session, exchange.ward_settings_id)
+    assert revoke_delivery().state == "failed"
+
+    # Checked less than the recheck interval ago: the hub is not queried again.
+    run(session, exchange.city_settings_id)
+    assert revoke_report(session, outgoing_id).state == "pending"
+
+    backdate_checks(session)
+    report_run = run(session, exchange.city_settings_id)
+    assert report_run.errors == []
+    report = revoke_report(session, outgoing_id)
+    assert report.state == "failed"
+    assert report.attempts == hub.MAX_FAILED_ATTEMPTS
+    assert REASON in report.reason
+    [original] = [
+        r for r in outbox_rows(session, outgoing_id) if r.business_doc_type == 0
+    ]
+    assert original.delivery_report.state == "delivered"
+    assert original.delivery_report.delivered_at is not None
+
+    clerks = {n.user_id for n in rejection_notifications(session)}
+    city_clerks = set(
+        session.scalars(
+            select(User.id).where(
+                User.organisation_id == exchange.city_id,
+                User.username == "thanhpho.vanthu",
+            )
+        )
+    )
+    assert city_clerks <= clerks
+    [notice, *_] = rejection_notifications(session)
+    assert notice.document_id == outgoing_id
+    assert "Ba Đình" in notice.text
+    assert REASON in notice.text
+
+    clerk = login_as("thanhpho.vanthu")
+    page = clerk.get("/exchange/").get_data(as_text=True)
+    assert REJECTED_BADGE in page
+    assert f"Lý do: {report.reason}" in page
+    assert "Nơi nhận đã nhận" in page
+    rejected = clerk.get("/exchange/?state=rejected").get_data(as_text=True)
+    assert f'id="exchange-sent-{report.outbox_message_id}"' in rejected
+    assert f'id="exchange-sent-{original.id}"' not in rejected
+    document_page = clerk.get(f"/documents/{outgoing_id}").get_data(as_text=True)
+    assert REJECTED_BADGE in document_page
+    assert report.reason in document_page
+    bell_page = clerk.get("/notifications/").get_data(as_text=True)
+    assert "Nơi nhận từ chối văn bản" in bell_page
+
+    # A rejection is final: later runs neither query the hub nor notify again.
+    count = len(rejection_notifications(session))
+    backdate_checks(session)
+    run(session, exchange.city_settings_id)
+    assert len(rejection_notifications(session)) == count
+    assert revoke_report(session, outgoing_id).checked_at < now() - timedelta(
+        seconds=deliveries.RECHECK_SECONDS
+    )
+
+
+def test_http_pending_reason_shown(login_as, session, exchange):
+    """Before the hub gives up, the page shows the recipient's reason so far."""
+    outgoing_id = revoke_over_http(login_as, session, exchange)
+    run(session, exchange.ward_settings_id)
+
+    run(session, exchange.city_settings_id)
+
+    report = revoke_report(session, outgoing_id)
+    assert report.state == "pending"
+    assert report.attempts == 1
+    assert rejection_notifications(session) == []
+    page = login_as("thanhpho.vanthu").get("/exchange/").get_data(as_text=True)
+    assert "Nơi nhận chưa nhận được (đã báo lỗi 1 lần)" in page
+    assert REJECTED_BADGE not in page
+
+
+def test_nothing_pending_no_hub_request(login_as, session, exchange):
+    outgoing_id = city_issues(login_as, "Văn bản đã đến nơi")
+    run(session, exchange.ward_settings_id)
+    run(session, exchange.city_settings_id)
+    [row] = outbox_rows(session, outgoing_id)
+    assert row.delivery_report.state == "delivered"
+
+    # Every further deliveries request would fail; none is made.
+    for _ in range(3):
+        exchange.faults.add("GET", "/deliveries", 500)
+    report = run(session, exchange.city_settings_id)
+
+    assert report.errors == []
+    assert deliveries.due_message_ids(session, exchange.city_id, now()) == []
+
+
+def test_hub_404_keeps_reports(login_as, session, exchange):
+    register_at_hub(session, org("Ngọc Hà"), org("UBND Thành phố"))
+    session.commit()
+    outgoing_id = city_issues(
+        login_as, "Văn bản gửi hai nơi", recipients=("Ba Đình", "Ngọc Hà")
+    )
+    run(session, exchange.ward_settings_id)
+    run(session, exchange.city_settings_id)
+    states = {
+        r.recipient_organisation_id: r.delivery_report.state
+        for r in outbox_rows(session, outgoing_id)
+    }
+    assert states[exchange.ward_id] == "delivered"
+    assert states[org("Ngọc Hà").id] == "pending"
+
+    backdate_checks(session)
+    exchange.faults.add("GET", "/deliveries", 404)
+    report = run(session, exchange.city_settings_id)
+
+    assert len(report.errors) == 1
+    assert "404" in report.errors[0]
+    rows = outbox_rows(session, outgoing_id)
+    states = {r.recipient_organisation_id: r.delivery_report.state for r in rows}
+    assert states[exchange.ward_id] == "delivered"
+    assert states[org("Ngọc Hà").id] == "pending"
+    for row in rows:
+        assert row.delivery_report.checked_at > now() - timedelta(minutes=1)
+
+
+def test_old_messages_not_checked(login_as, session, exchange):
+    outgoing_id = city_issues(login_as, "Văn bản gửi đã lâu")
+    [row] = outbox_rows(session, outgoing_id)
+    row.sent_at = now() - deliveries.MAX_AGE - timedelta(days=1)
+    session.commit()
+
+    run(session, exchange.city_settings_id)
+
+    [row] = outbox_rows(session, outgoing_id)
+    assert row.delivery_report is None
+
+
+@pytest.fixture
+def local_exchange(app, session, exchange):
+    """Turn the connectors off, so both go through the installation's own hub."""
+    fresh()
+    for settings_id in (exchange.city_settings_id, exchange.ward_settings_id):
+        session.get(ConnectorSettings, settings_id).enabled = False
+    session.commit()
+    app.config["CONNECTOR_DELIVERY_RECHECK_SECONDS"] = 0
+    return exchange
+
+
+def test_local_hub_rejection_shown_to_sender(login_as, session, local_exchange):
+    outgoing_id = revoke_unknown_to_ward(
+        login_as, session, local_exchange.ward_id, lambda: None
+    )
+    for _ in range(hub.MAX_FAILED_ATTEMPTS):
+        if revoke_delivery().state == "failed":
+            break
+        outbox.deliver_pending(session)
+        fresh()
+    assert revoke_delivery().state == "failed"
+    outbox.deliver_pending(session)
+
+    report = revoke_report(session, outgoing_id)
+    assert report.state == "failed"
+    assert REASON in report.reason
+    [notice] = [
+        n
+        for n in rejection_notifications(session)
+        if n.user.username == "thanhpho.vanthu"
+    ]
+    assert notice.document_id == outgoing_id
+    page = login_as("thanhpho.vanthu").get(f"/documents/{outgoing_id}")
+    assert REJECTED_BADGE in page.get_data(as_text=True)
+    assert (
+        session.scalar(
+            select(func.count())
+            .select_from(DeliveryReport)
+            .where(DeliveryReport.state == "failed")
+        )
+        == 1
+    )
+
+
+def test_step_runs_in_poll_runs_only(session, exchange):
+    fresh()
+    settings = session.get(ConnectorSettings, exchange.city_settings_id)
+    started = now()
+
+    assert deliveries.check_deliveries not in connector._steps(
+        settings, False, started, connector.ConnectorConfig()
+    )
+    assert deliveries.check_deliveries in connector._steps(
+        settings, True, started, connector.ConnectorConfig()
+    )

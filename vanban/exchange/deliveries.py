@@ -1,0 +1,271 @@
+"""Delivery reports: how far each recipient's copy of a sent document got.
+
+The hub keeps one delivery per recipient of a package, and a recipient's
+connector acknowledges it as `done`, or as `fail` with a reason when it
+cannot take the package in. The hub marks the delivery failed after the
+fifth `fail` (its default limit). The connector step `check_deliveries`
+requests the deliveries of the organisation's sent document messages whose
+recipients are not all delivered or failed. It stores each recipient's state
+and reason in DeliveryReport, and notifies the organisation's clerks when a
+recipient rejected a document for good.
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import and_, func, or_, select
+
+from vanban.models import Document, Organisation, OutboxMessage
+from vanban.models.exchange import DELIVERY_REPORT_STATES, DeliveryReport
+from vanban.services import notifications
+from vanban.services.clock import now
+from vanban.services.text import nfc
+
+logger = logging.getLogger(__name__)
+
+# Sent messages older than this are no longer checked: a copy still pending
+# after a month waits for a recipient that has stopped polling the hub.
+MAX_AGE = timedelta(days=30)
+# Hub messages queried in one run, oldest check first.
+BATCH_SIZE = 20
+# Seconds before a message whose copies are still pending is checked again.
+# CONNECTOR_DELIVERY_RECHECK_SECONDS in the app config overrides it.
+RECHECK_SECONDS = 300
+REASON_LENGTH = 2000
+
+
+def check_deliveries(session, run) -> None:
+    """Store what the hub reports about the organisation's unsettled sent documents.
+
+    `run` is a connector run, and its client is a HubClient or a LocalHub. A
+    message whose deliveries the hub does not return (HubError, such as 404)
+    is logged and checked again later. HubUnavailable ends the step, and the
+    connector records it.
+    """
+    # Imported here because the connector imports this module for its steps.
+    from vanban.exchange.connector import HubError, technical_text
+
+    current = now()
+    message_ids = due_message_ids(session, run.organisation_id, current)
+    session.commit()
+    for message_id in message_ids:
+        if run.out_of_time():
+            break
+        try:
+            rows = run.client.deliveries(message_id)
+        except HubError as exc:
+            session.rollback()
+            logger.warning(
+                "deliveries of hub message %s not returned for organisation %s: %s",
+                message_id,
+                run.organisation_id,
+                exc,
+            )
+            run.report.errors.append(technical_text(exc))
+            rows = []
+        store_reports(session, run.organisation_id, message_id, rows, current)
+        session.commit()
+
+
+def recheck_interval() -> timedelta:
+    seconds = current_app.config.get(
+        "CONNECTOR_DELIVERY_RECHECK_SECONDS", RECHECK_SECONDS
+    )
+    return timedelta(seconds=float(seconds))
+
+
+def _unsettled(columns, organisation_ids, current):
+    """Select `columns` of the organisations' sent document rows due a check.
+
+    A row is due when it has no report yet, when its report is about another
+    hub message, or when its report is pending and older than the recheck
+    interval. Rows sent more than MAX_AGE ago are left out.
+    """
+    checked_before = current - recheck_interval()
+    return (
+        select(*columns)
+        .select_from(OutboxMessage)
+        .outerjoin(DeliveryReport, DeliveryReport.outbox_message_id == OutboxMessage.id)
+        .where(
+            OutboxMessage.sender_organisation_id.in_(organisation_ids),
+            OutboxMessage.kind == "document",
+            OutboxMessage.state == "sent",
+            OutboxMessage.message_id.is_not(None),
+            OutboxMessage.sent_at >= current - MAX_AGE,
+            or_(
+                DeliveryReport.id.is_(None),
+                DeliveryReport.message_id != OutboxMessage.message_id,
+                and_(
+                    DeliveryReport.state == "pending",
+                    DeliveryReport.checked_at <= checked_before,
+                ),
+            ),
+        )
+    )
+
+
+def due_message_ids(session, organisation_id: int, current: datetime) -> list[str]:
+    """Return up to BATCH_SIZE hub message ids due a check, oldest check first."""
+    last_checked = func.min(
+        func.coalesce(DeliveryReport.checked_at, OutboxMessage.sent_at)
+    )
+    query = (
+        _unsettled([OutboxMessage.message_id], [organisation_id], current)
+        .group_by(OutboxMessage.message_id)
+        .order_by(last_checked, OutboxMessage.message_id)
+        .limit(BATCH_SIZE)
+    )
+    return list(session.scalars(query))
+
+
+def organisations_due(session, organisation_ids, current: datetime) -> set[int]:
+    """Return which of the organisations have sent documents due a check."""
+    if not organisation_ids:
+        return set()
+    column = OutboxMessage.sender_organisation_id
+    query = _unsettled([column], list(organisation_ids), current).distinct()
+    return set(session.scalars(query))
+
+
+def store_reports(
+    session, organisation_id: int, message_id: str, rows: list[dict], current
+) -> None:
+    """Store the hub's per-recipient rows for one message and notify rejections.
+
+    Each outbox row that travelled in the message gets its report, matched by
+    the recipient's organ_id. A row the hub did not list keeps the report it
+    has, with a new check time, or gets a pending one, so that it waits for
+    the recheck interval like the others.
+    """
+    messages = list(
+        session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.sender_organisation_id == organisation_id,
+                OutboxMessage.kind == "document",
+                OutboxMessage.message_id == message_id,
+            )
+        )
+    )
+    codes = dict(
+        session.execute(
+            select(Organisation.id, Organisation.code).where(
+                Organisation.id.in_([m.recipient_organisation_id for m in messages])
+            )
+        ).all()
+    )
+    by_code = {row.get("organ_id"): row for row in rows}
+    rejected = []
+    for message in messages:
+        row = by_code.get(codes.get(message.recipient_organisation_id), {})
+        if _store_report(message, row, message_id, current):
+            rejected.append(message)
+    session.flush()
+    for document_id in sorted({message.document_id for message in rejected}):
+        _notify_rejection(session, session.get(Document, document_id))
+
+
+def _store_report(message: OutboxMessage, row: dict, message_id: str, current):
+    """Update the message's report from one hub row; return True on a new rejection."""
+    state = row.get("state")
+    if row and state not in DELIVERY_REPORT_STATES:
+        logger.warning(
+            "hub message %s: delivery state %r for outbox message %s ignored",
+            message_id,
+            state,
+            message.id,
+        )
+    report = message.delivery_report
+    if state not in DELIVERY_REPORT_STATES:
+        if report is not None and report.message_id == message_id:
+            report.checked_at = current
+            return False
+        state = "pending"
+    if report is None:
+        report = DeliveryReport(outbox_message_id=message.id)
+        message.delivery_report = report
+    rejected_before = report.state == "failed" and report.message_id == message_id
+    attempts = row.get("attempts")
+    reason = row.get("last_error")
+
+    report.message_id = message_id
+    report.state = state
+    report.attempts = attempts if isinstance(attempts, int) and attempts >= 0 else 0
+    report.reason = nfc(reason)[:REASON_LENGTH] if isinstance(reason, str) else ""
+    report.delivered_at = _parse_time(row.get("delivered_at"))
+    report.checked_at = current
+
+    if state == "failed" and not rejected_before:
+        logger.info(
+            "outbox message %s (hub message %s) rejected by organisation %s",
+            message.id,
+            message_id,
+            message.recipient_organisation_id,
+        )
+        return True
+    return False
+
+
+def _parse_time(value) -> datetime | None:
+    """Read the hub's ISO 8601 UTC time, e.g. 2026-03-05T02:00:00Z."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def current_report(message: OutboxMessage) -> DeliveryReport | None:
+    """Return the report about the message's copy as it was last sent, if any."""
+    if message.kind != "document" or message.state != "sent":
+        return None
+    report = message.delivery_report
+    if report is None or report.message_id != message.message_id:
+        return None
+    return report
+
+
+def only_rejected(query):
+    """Keep the outbox rows of a query whose copy, as last sent, was rejected.
+
+    The query selects from OutboxMessage; this joins the reports to it.
+    """
+    return query.join(
+        DeliveryReport, DeliveryReport.outbox_message_id == OutboxMessage.id
+    ).where(
+        OutboxMessage.kind == "document",
+        OutboxMessage.state == "sent",
+        DeliveryReport.message_id == OutboxMessage.message_id,
+        DeliveryReport.state == "failed",
+    )
+
+
+def rejections(session, document: Document) -> list[tuple[str, str]]:
+    """Return (recipient name, reason) of each recipient that rejected the document."""
+    query = (
+        select(Organisation.name, DeliveryReport.reason)
+        .select_from(OutboxMessage)
+        .join(Organisation, Organisation.id == OutboxMessage.recipient_organisation_id)
+        .where(OutboxMessage.document_id == document.id)
+        .order_by(OutboxMessage.id)
+    )
+    return [tuple(row) for row in session.execute(only_rejected(query)).all()]
+
+
+def _notify_rejection(session, document: Document) -> None:
+    """Tell the sender's clerks which recipients rejected the document and why.
+
+    The text lists every rejection of the document, because an unread notice
+    about the same document is refreshed instead of repeated.
+    """
+    listed = "; ".join(
+        f"{name} ({reason})" if reason else name
+        for name, reason in rejections(session, document)
+    )
+    text = f"Nơi nhận từ chối văn bản “{document.subject}”: {listed}"
+    clerks = notifications.users_with_role(session, document.organisation_id, "clerk")
+    notifications.notify_all(session, clerks, "delivery_rejected", text, document)
