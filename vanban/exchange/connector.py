@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from functools import partial
@@ -67,7 +68,7 @@ class ConnectorConfig:
     transfer_seconds: float = 300.0
     # Pending messages listed per poll; the hub allows at most 500.
     batch_size: int = 100
-    # Calls to the hub under way at once, so that its answers overlap our work.
+    # Calls to the hub under way at once, so that the hub works while the run does.
     parallel_calls: int = 4
     directory_refresh_seconds: int = 24 * 3600
 
@@ -457,6 +458,16 @@ def run_cycle(
         sqlite_write_intent.reset(token)
 
 
+@contextmanager
+def _reading():
+    """Begin the transactions inside without SQLite's write lock; they only read."""
+    token = sqlite_write_intent.set(False)
+    try:
+        yield
+    finally:
+        sqlite_write_intent.reset(token)
+
+
 def _run_cycle(session, settings_id: int, poll: bool, config) -> SyncReport | None:
     config = config or ConnectorConfig.from_app()
     started = now()
@@ -639,15 +650,19 @@ def push(session, run: _Run) -> None:
 def _push_unit(
     session, run: _Run, sends: Calls, kind: str, message_ids: list[int]
 ) -> None:
-    """Build one package now and send it in the pipeline; the answer comes later."""
+    """Build one package now and send it in the pipeline; its result comes later."""
     try:
-        body = build_package(session, kind, message_ids[0])
+        # Building only reads, so on SQLite it leaves the write lock to the
+        # hub's requests, which may share the database.
+        with _reading():
+            body = build_package(session, kind, message_ids[0])
+            # No transaction stays open while the hub is slow to respond.
+            session.commit()
     except EdxmlError as exc:
+        session.rollback()
         logger.warning("outbox messages %s cannot be built: %s", message_ids, exc)
         _mark_failed(session, run, message_ids, str(exc), exc.user_message)
         return
-    # No transaction stays open while the hub is slow to respond.
-    session.commit()
     message_type = "edoc" if kind == "document" else "status"
     sends.submit(
         partial(run.client.send, message_type, body),
@@ -656,7 +671,7 @@ def _push_unit(
 
 
 def _record_sent(session, run: _Run, message_ids: list[int], outcome: Outcome):
-    """Record the hub's answer to a package in the outbox rows it carried."""
+    """Record the hub's response to a package in the outbox rows it carried."""
     exc = outcome.error
     if isinstance(exc, HubError):
         logger.warning("hub rejected outbox messages %s: %s", message_ids, exc)
@@ -790,6 +805,7 @@ def _poll(session, run: _Run, message_type: str, take) -> None:
     session.commit()
     pending = run.client.pending(message_type, run.config.batch_size)
     depth = run.client.parallel_calls
+    app = current_app._get_current_object()
     acks = Calls(depth, on_wait=session.commit)
     downloads = Calls(depth, on_wait=session.commit)
     with acks, downloads:
@@ -798,7 +814,7 @@ def _poll(session, run: _Run, message_type: str, take) -> None:
                 break
             message_id = item["message_id"]
             downloads.submit(
-                partial(_download, run.client, message_id),
+                partial(_download, app, run.client, message_id),
                 partial(_downloaded, session, run, acks, message_id, take),
             )
 
@@ -813,17 +829,31 @@ def poll_statuses(session, run: _Run) -> None:
     _poll(session, run, "status", _apply_status)
 
 
-def _download(client, message_id: str) -> EdocPackage | StatusPackage | EdxmlError:
-    """Fetch and parse a package; a package that cannot be read gives its error.
+@dataclass(frozen=True)
+class _Download:
+    """A fetched package, read and with its files stored, or why it was refused."""
+
+    package: EdocPackage | StatusPackage | None = None
+    files: list | None = None
+    error: EdxmlError | mapping.IntakeError | None = None
+
+
+def _download(app, client, message_id: str) -> _Download:
+    """Fetch and parse a package, and store the files of a new document.
 
     This runs on a pipeline thread, so it touches neither the session nor the
-    run's report.
+    run's report. Files are named by their content, so a package that is
+    then refused or taken in twice leaves at most unused files.
     """
     data = client.fetch(message_id)
     try:
-        return parse_package(data)
-    except EdxmlError as exc:
-        return exc
+        package = parse_package(data)
+        if not isinstance(package, EdocPackage) or not mapping.brings_files(package):
+            return _Download(package)
+        with app.app_context():
+            return _Download(package, files=mapping.store_files(package))
+    except (EdxmlError, mapping.IntakeError) as exc:
+        return _Download(error=exc)
 
 
 def _downloaded(
@@ -869,19 +899,18 @@ def _acknowledged(run: _Run, message_id: str, outcome: Outcome) -> None:
         raise exc
 
 
-def _take_in(session, run: _Run, message_id: str, parsed, kind, take, done):
-    """Store a parsed package of `kind` with `take` and report it with `done`.
+def _take_in(session, run: _Run, message_id: str, download, kind, take, done):
+    """Store a downloaded package of `kind` with `take`; report it with `done`.
 
-    `parsed` is the package, or the EdxmlError that its bytes gave. Return ""
-    when stored, else the reason the package was refused. Return None after
-    an unexpected error, so that the package stays pending at the hub and the
-    next poll tries it again.
+    Return "" when stored, else the reason the package was refused. Return
+    None after an unexpected error, so that the package stays pending at the
+    hub and the next poll tries it again.
     """
     label = "package" if kind is EdocPackage else "status package"
     try:
-        if isinstance(parsed, EdxmlError):
-            raise parsed
-        package = parsed
+        if download.error is not None:
+            raise download.error
+        package = download.package
         if not isinstance(package, kind):
             raise mapping.IntakeError(
                 f"a package of another kind was listed as a {label}",
@@ -912,12 +941,12 @@ def _take_in(session, run: _Run, message_id: str, parsed, kind, take, done):
     return ""
 
 
-def _take_in_document(session, run: _Run, message_id: str, parsed) -> str | None:
+def _take_in_document(session, run: _Run, message_id: str, download) -> str | None:
     """Store one document package; return "" when stored, else the reason."""
 
     def take(package):
         return mapping.receive_document(
-            session, run.organisation(), package, message_id
+            session, run.organisation(), package, message_id, stored=download.files
         )
 
     def done(package, received):
@@ -926,10 +955,10 @@ def _take_in_document(session, run: _Run, message_id: str, parsed) -> str | None
         else:
             run.report.duplicates += 1
 
-    return _take_in(session, run, message_id, parsed, EdocPackage, take, done)
+    return _take_in(session, run, message_id, download, EdocPackage, take, done)
 
 
-def _apply_status(session, run: _Run, message_id: str, parsed) -> str | None:
+def _apply_status(session, run: _Run, message_id: str, download) -> str | None:
     """Apply one status package; return "" when done, else the reason.
 
     A status for a document this organisation did not send is acknowledged
@@ -951,7 +980,7 @@ def _apply_status(session, run: _Run, message_id: str, parsed) -> str | None:
         )
         run.report.statuses_unknown += 1
 
-    return _take_in(session, run, message_id, parsed, StatusPackage, take, done)
+    return _take_in(session, run, message_id, download, StatusPackage, take, done)
 
 
 # Directory.

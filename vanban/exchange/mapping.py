@@ -226,7 +226,11 @@ def _package_organisation(organisation: Organisation) -> PackageOrganisation:
 
 
 def receive_document(
-    session, organisation: Organisation, package: EdocPackage, message_id: str
+    session,
+    organisation: Organisation,
+    package: EdocPackage,
+    message_id: str,
+    stored: list[files.StoredFile] | None = None,
 ) -> Received:
     """Take in a document package for `organisation`.
 
@@ -236,7 +240,8 @@ def receive_document(
     update (2) changes the incoming document it names instead. The same
     sender, DocumentId and business type are taken in once. A repeat returns
     the first document with `created` false and queues nothing. Raise
-    IntakeError when the package cannot be taken in.
+    IntakeError when the package cannot be taken in. `stored` holds the
+    attachments as `store_files` already stored them, if it was called.
     """
     key = {
         "organisation_id": organisation.id,
@@ -266,12 +271,31 @@ def receive_document(
             if applied:
                 _link_replaced(session, incoming, package)
             return Received(incoming.id, created=applied)
-    return _store_new(session, organisation, package, message_id, key)
+    if stored is None:
+        stored = store_files(package)
+    return _store_new(session, organisation, package, message_id, key, stored)
 
 
-def _store_new(session, organisation, package, message_id, key) -> Received:
+def brings_files(package: EdocPackage) -> bool:
+    """Tell whether taking the package in may store its attachments.
+
+    A revocation or an update changes a document already received and keeps
+    its files.
+    """
+    return _business_type(package) not in (REVOKE, UPDATE)
+
+
+def store_files(package: EdocPackage) -> list[files.StoredFile]:
+    """Store the package's attachments; raise IntakeError for one refused.
+
+    It needs the app but no database, so the connector calls it while it
+    stores the previous package.
+    """
+    return [_store_attachment(attachment) for attachment in package.attachments]
+
+
+def _store_new(session, organisation, package, message_id, key, stored) -> Received:
     """Store a new or replacing document with its files and queue status 01."""
-    stored = [_store_attachment(attachment) for attachment in package.attachments]
     sender = known_organisation(session, key["sender_code"], package.sender.organ_name)
     incoming = _incoming_document(organisation, sender, package)
     # Added with the document, so that one flush writes both and indexes once.
