@@ -130,6 +130,8 @@ class Installation:
     name: str
     folder: Path
     hub_enabled: bool = False
+    # The connector's CONNECTOR_PARALLEL_CALLS; None keeps the application's default.
+    parallel_calls: int | None = None
     port: int = field(default_factory=free_port)
     server: subprocess.Popen | None = None
 
@@ -158,6 +160,8 @@ class Installation:
             VANBAN_HUB_ENABLED="true" if self.hub_enabled else "false",
             VANBAN_SCHEDULER_ENABLED="false",
         )
+        if self.parallel_calls is not None:
+            env["VANBAN_CONNECTOR_PARALLEL_CALLS"] = str(self.parallel_calls)
         return env
 
     def cli(self, *args: str, timeout: float = 300, profile: Path | None = None) -> str:
@@ -486,9 +490,13 @@ def sync_loop_here(
     print(json.dumps({"seconds": seconds, "runs": runs, "cpu": cpu}))
 
 
-def time_exchange(root: Path, count: int, profile_folder: Path | None) -> dict:
-    city = Installation("city", root / "city", hub_enabled=True)
-    ward = Installation("ward", root / "ward")
+def time_exchange(
+    root: Path, count: int, profile_folder: Path | None, parallel_calls: int | None
+) -> dict:
+    city = Installation(
+        "city", root / "city", hub_enabled=True, parallel_calls=parallel_calls
+    )
+    ward = Installation("ward", root / "ward", parallel_calls=parallel_calls)
     try:
         print("preparing both installations")
         prepare(city, ward)
@@ -623,6 +631,13 @@ def main() -> None:
         "poll.prof to FOLDER; their times then include its overhead",
     )
     parser.add_argument(
+        "--parallel-calls",
+        type=int,
+        metavar="N",
+        help="calls each connector keeps under way at once "
+        "(CONNECTOR_PARALLEL_CALLS; default: the application's, 4)",
+    )
+    parser.add_argument(
         "--keep",
         action="store_true",
         help="keep the temporary folder with both installations and their logs",
@@ -642,7 +657,7 @@ def main() -> None:
         if args.profile is not None:
             args.profile = args.profile.resolve()
             args.profile.mkdir(parents=True, exist_ok=True)
-        exchange = time_exchange(root, args.count, args.profile)
+        exchange = time_exchange(root, args.count, args.profile, args.parallel_calls)
         plain = time_plain_http(root, args.count)
     finally:
         if args.keep:
