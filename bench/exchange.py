@@ -2,7 +2,8 @@
 
 A city installation serves the hub and a ward installation polls it, each a
 gunicorn process on 127.0.0.1 with its own SQLite database, prepared with the
-CLI as tests/test_two_installations.py does. The sender's clerk composes and
+CLI by the Installation class of tests/processes.py, which
+tests/test_two_installations.py also uses. The sender's clerk composes and
 issues N documents, each with one 1 MiB PDF of random bytes, through the
 service layer without delivering them.
 
@@ -22,22 +23,27 @@ Run from the repository root: `python bench/exchange.py --count 100`.
 import argparse
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
-HUB_PATH = "/api/edoc/v1"
+sys.path.insert(0, str(REPO))
+
+from tests.processes import (  # noqa: E402
+    Installation,
+    cpu_seconds,
+    free_port,
+    start_gunicorn,
+    stop_process_group,
+)
+
 CITY_CODE = "000.00.00.H01"
 CITY_NAME = "UBND Thành phố Hà Nội"
 WARD_SLUG = "badinh"
@@ -45,7 +51,6 @@ WARD_CODE = "000.01.01.H01"
 WARD_NAME = "UBND Phường Ba Đình"
 SENDER_USERNAME = "thanhpho.vanthu"
 MIB = 1024 * 1024
-STARTUP_SECONDS = 30
 # Creating 1,000 documents of 1 MiB takes minutes on a small machine.
 CREATE_SECONDS = 3600
 SYNC_SECONDS = 600
@@ -77,12 +82,6 @@ def app(environ, start_response):
     start_response("201 Created", [("Content-Type", "text/plain")])
     return [b"stored"]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def pdf_bytes(size: int) -> bytes:
@@ -123,188 +122,19 @@ def _pdf_with_payload(payload: bytes) -> bytes:
     return bytes(out)
 
 
-@dataclass
-class Installation:
-    """One VanBan installation: its folder, SQLite database and gunicorn server."""
-
-    name: str
-    folder: Path
-    hub_enabled: bool = False
-    # The connector's CONNECTOR_PARALLEL_CALLS; None keeps the application's default.
-    parallel_calls: int | None = None
-    port: int = field(default_factory=free_port)
-    server: subprocess.Popen | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def instance_path(self) -> Path:
-        return self.folder / "instance"
-
-    @property
-    def database_path(self) -> Path:
-        return self.folder / "vanban.sqlite"
-
-    @property
-    def app_spec(self) -> str:
-        return f"vanban:create_app(instance_path={str(self.instance_path)!r})"
-
-    def environment(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("VANBAN_")}
-        env.update(
-            PYTHONPATH=str(REPO),
-            VANBAN_DATABASE_URL=f"sqlite:///{self.database_path}",
-            VANBAN_SECRET_KEY=f"bench-secret-{self.name}",
-            VANBAN_HUB_ENABLED="true" if self.hub_enabled else "false",
-            VANBAN_SCHEDULER_ENABLED="false",
-        )
-        if self.parallel_calls is not None:
-            env["VANBAN_CONNECTOR_PARALLEL_CALLS"] = str(self.parallel_calls)
-        return env
-
-    def cli(self, *args: str, timeout: float = 300, profile: Path | None = None) -> str:
-        """Run a `flask` command of this installation and return its output.
-
-        With `profile`, run it under cProfile and write the statistics there.
-        """
-        profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
-        result = subprocess.run(
-            [sys.executable, *profiler, "-m", "flask", "--app", self.app_spec, *args],
-            cwd=REPO,
-            env=self.environment(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        output = result.stdout + result.stderr
-        if result.returncode != 0:
-            raise RuntimeError(f"{self.name}: flask {' '.join(args)} failed:\n{output}")
-        return output
-
-    def start(self) -> None:
-        self.server = start_gunicorn(
-            self.app_spec, self.port, self.environment(), self.folder / "server.log"
-        )
-
-    def stop(self) -> None:
-        stop_process_group(self.server)
-
-    def rows(self, query: str, *params) -> list[tuple]:
-        with sqlite3.connect(self.database_path) as connection:
-            return connection.execute(query, params).fetchall()
-
-
-def start_gunicorn(app_spec: str, port: int, env: dict, log_path: Path):
-    """Start gunicorn in its own process group and wait until it accepts requests.
-
-    Two workers with four threads each, as the two-installation test runs them.
-    """
-    with log_path.open("ab") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--graceful-timeout",
-                "5",
-                "--no-control-socket",
-                app_spec,
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited:\n{log_path.read_text()[-3000:]}")
-        try:
-            requests.get(f"http://127.0.0.1:{port}/", timeout=5)
-            return server
-        except requests.RequestException:
-            time.sleep(0.2)
-    stop_process_group(server)
-    raise RuntimeError(f"gunicorn did not start in {STARTUP_SECONDS} s")
-
-
-def cpu_seconds(process: subprocess.Popen) -> float:
-    """Return the CPU seconds used so far by a process and its live children.
-
-    It reads /proc, so it runs on Linux only. Gunicorn's workers are the
-    master's children.
-    """
-    ticks = os.sysconf("SC_CLK_TCK")
-    pids = [process.pid]
-    children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
-    pids += [int(pid) for pid in children.read_text().split()]
-    total = 0
-    for pid in pids:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except FileNotFoundError:
-            continue
-        # utime and stime are the 14th and 15th fields of the line. The split
-        # starts after the command name, which is in parentheses.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
-
-
-def stop_process_group(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-def add_org(city: Installation, code: str, name: str, parent: str | None) -> str:
-    """Register an organisation at the hub and return the token that it prints."""
-    args = ["hub", "add-org", code, name]
-    if parent:
-        args += ["--parent", parent]
-    output = city.cli(*args)
-    match = re.search(r"^Mã truy cập \(.*\): (\S+)$", output, re.MULTILINE)
-    if not match:
-        raise RuntimeError(f"no token in the output of hub add-org:\n{output}")
-    return match.group(1)
-
-
-def connect(installation: Installation, code: str, hub_url: str, token: str) -> None:
-    output = installation.cli(
-        "exchange", "connect", "--org", code, "--hub", hub_url, "--token", token
-    )
-    if "Kết nối thành công" not in output:
-        raise RuntimeError(f"exchange connect failed:\n{output}")
-
-
 def prepare(city: Installation, ward: Installation) -> None:
-    for installation, seed in (
-        (city, ["--only", "city"]),
-        (ward, ["--only", "wards", "--ward", WARD_SLUG]),
-    ):
-        installation.folder.mkdir()
-        installation.cli("init-db")
-        installation.cli("seed-demo", *seed)
-        installation.start()
-    hub_url = f"{city.base_url}{HUB_PATH}"
-    city_token = add_org(city, CITY_CODE, CITY_NAME, None)
-    ward_token = add_org(city, WARD_CODE, WARD_NAME, CITY_CODE)
-    connect(city, CITY_CODE, hub_url, city_token)
-    connect(ward, WARD_CODE, hub_url, ward_token)
+    city.prepare("--only", "city")
+    ward.prepare("--only", "wards", "--ward", WARD_SLUG)
+    city_token = city.add_org(CITY_CODE, CITY_NAME, None)
+    ward_token = city.add_org(WARD_CODE, WARD_NAME, CITY_CODE)
+    city.connect(CITY_CODE, city.hub_url, city_token)
+    ward.connect(WARD_CODE, city.hub_url, ward_token)
+
+
+def rows(installation: Installation, query: str, *params) -> list[tuple]:
+    """Run a query on the installation's SQLite database and return its rows."""
+    with sqlite3.connect(installation.database_path) as connection:
+        return connection.execute(query, params).fetchall()
 
 
 def create_documents(city: Installation, count: int) -> float:
@@ -317,7 +147,7 @@ def create_documents(city: Installation, count: int) -> float:
                 str(Path(__file__).resolve()),
                 "create-documents",
                 "--instance-path",
-                str(city.instance_path),
+                str(city.instance),
                 "--count",
                 str(count),
             ],
@@ -401,7 +231,7 @@ def sync_loop(
         str(Path(__file__).resolve()),
         "sync-loop",
         "--instance-path",
-        str(installation.instance_path),
+        str(installation.instance),
         "--org",
         code,
         "--until",
@@ -519,7 +349,7 @@ def time_exchange(
         check_attachments(city, ward, count)
         # One run with nothing to move: the fixed cost of a `flask` process.
         started = time.monotonic()
-        city.cli("exchange", "sync", "--org", CITY_CODE)
+        city.sync(CITY_CODE)
         idle_seconds = time.monotonic() - started
         return {
             "push": push["seconds"],
@@ -548,15 +378,15 @@ def check_attachments(city: Installation, ward: Installation, count: int) -> Non
         "JOIN documents ON documents.id = attachments.document_id "
         "WHERE documents.direction = ?"
     )
-    sent = set(city.rows(query, "outgoing"))
-    received = set(ward.rows(query, "incoming"))
+    sent = set(rows(city, query, "outgoing"))
+    received = set(rows(ward, query, "incoming"))
     if len(sent) != count or received != sent:
         raise RuntimeError(
             f"sent {len(sent)} attachments, received {len(received)}, "
             f"{len(sent - received)} of them missing or different"
         )
     for sha256, size in received:
-        if (ward.instance_path / "files" / sha256).stat().st_size != size:
+        if (ward.instance / "files" / sha256).stat().st_size != size:
             raise RuntimeError(f"the receiver's file {sha256} has the wrong size")
 
 

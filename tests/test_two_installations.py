@@ -15,12 +15,8 @@ in-process in tests/routes/test_connector.py.
 
 import random
 import re
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import lxml.html
 import pytest
@@ -30,15 +26,7 @@ from vanban.services import demo
 from vanban.services.drafts import FORMAT_CHECKLIST
 from vanban.services.trial import SUBJECT_PREFIX
 
-from .processes import (
-    HUB_PATH,
-    app_spec,
-    clean_environment,
-    free_port,
-    run_flask,
-    start_process,
-    stop_process_group,
-)
+from .processes import Installation
 from .scenario import GUIDE, REPLY_FILE
 
 CITY_CODE = "000.00.00.H01"
@@ -55,96 +43,6 @@ WARDS = {
 # recipient that has reported no status yet.
 SENT = "Đã gửi lên trục"
 NO_STATUS = "Chưa có trạng thái"
-STARTUP_SECONDS = 30
-
-
-@dataclass
-class Installation:
-    """One VanBan installation: its folder, database, settings and server."""
-
-    name: str
-    folder: Path
-    hub_enabled: bool = False
-    port: int = field(default_factory=free_port)
-    server: subprocess.Popen | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def hub_url(self) -> str:
-        return f"{self.base_url}{HUB_PATH}"
-
-    @property
-    def instance(self) -> Path:
-        # The factory call gives the installation its own instance folder.
-        return self.folder / "instance"
-
-    @property
-    def log_path(self) -> Path:
-        return self.folder / "server.log"
-
-    def environment(self) -> dict[str, str]:
-        return clean_environment(
-            VANBAN_DATABASE_URL=f"sqlite:///{self.folder / 'vanban.sqlite'}",
-            VANBAN_SECRET_KEY=f"test-secret-{self.name}",
-            VANBAN_HUB_ENABLED="true" if self.hub_enabled else "false",
-            VANBAN_SCHEDULER_ENABLED="false",
-        )
-
-    def cli(self, *args: str) -> str:
-        """Run a `flask` command of this installation and return its output."""
-        return run_flask(self.instance, self.environment(), *args)
-
-    def start(self) -> None:
-        """Start gunicorn in its own process group and wait until it serves."""
-        # Two workers with threads, so that a request that calls this
-        # installation's own hub is served while it waits.
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--bind",
-            f"127.0.0.1:{self.port}",
-            "--graceful-timeout",
-            "5",
-            # The control socket's default path is shared by every gunicorn.
-            "--no-control-socket",
-            app_spec(self.instance),
-        ]
-        self.server = start_process(command, self.environment(), self.log_path)
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            assert self.server.poll() is None, f"{self.name} exited:\n{self.log()}"
-            try:
-                if requests.get(f"{self.base_url}/login", timeout=5).ok:
-                    return
-            except requests.RequestException:
-                # Not listening yet, or its workers are still loading the app.
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"{self.name} did not start:\n{self.log()}")
-
-    def stop(self) -> None:
-        if self.server is not None:
-            stop_process_group(self.server, timeout=15)
-
-    def log(self) -> str:
-        if not self.log_path.exists():
-            return ""
-        return self.log_path.read_text(errors="replace")[-6000:]
-
-    def sync(self, organisation_code: str | None = None) -> str:
-        """Push and poll now with `exchange sync`, for one organisation or all."""
-        args = ["exchange", "sync"]
-        if organisation_code:
-            args += ["--org", organisation_code]
-        return self.cli(*args)
 
 
 @dataclass
@@ -161,39 +59,14 @@ class Exchange:
         return self.browsers[key]
 
 
-def add_org(city: Installation, code: str, name: str, parent: str | None) -> str:
-    """Register an organisation at the hub and return the token it prints."""
-    args = ["hub", "add-org", code, name]
-    if parent:
-        args += ["--parent", parent]
-    output = city.cli(*args)
-    match = re.search(r"^Mã truy cập \(.*\): (\S+)$", output, re.MULTILINE)
-    assert match, output
-    return match.group(1)
-
-
-def connect(installation: Installation, code: str, hub_url: str, token: str) -> None:
-    output = installation.cli(
-        "exchange", "connect", "--org", code, "--hub", hub_url, "--token", token
-    )
-    assert "Kết nối thành công" in output, output
-
-
-def prepare(installation: Installation, *seed_args: str) -> None:
-    installation.folder.mkdir()
-    installation.cli("init-db")
-    installation.cli("seed-demo", *seed_args)
-    installation.start()
-
-
 def register_all(city: Installation) -> dict[str, str]:
     """Register both city units and the wards at the hub and return their tokens."""
     tokens = {
-        CITY_CODE: add_org(city, CITY_CODE, CITY_NAME, None),
-        CENTER_CODE: add_org(city, CENTER_CODE, CENTER_NAME, CITY_CODE),
+        CITY_CODE: city.add_org(CITY_CODE, CITY_NAME, None),
+        CENTER_CODE: city.add_org(CENTER_CODE, CENTER_NAME, CITY_CODE),
     }
     for code, name in WARDS.values():
-        tokens[code] = add_org(city, code, name, CITY_CODE)
+        tokens[code] = city.add_org(code, name, CITY_CODE)
     return tokens
 
 
@@ -203,7 +76,7 @@ def connect_all(
     # One after another: each connect adds the hub's directory to the same
     # database, and two at once could both add the same organisation.
     for code in codes:
-        connect(installation, code, hub_url, tokens[code])
+        installation.connect(code, hub_url, tokens[code])
 
 
 @pytest.fixture(scope="module")
@@ -221,8 +94,8 @@ def exchange(tmp_path_factory):
         # Leaving the with block waits for both threads, so no server can
         # start after the finally clause has stopped them.
         with ThreadPoolExecutor(max_workers=1) as pool:
-            wards_ready = pool.submit(prepare, wards, *ward_seed)
-            prepare(city, "--only", "city")
+            wards_ready = pool.submit(wards.prepare, *ward_seed)
+            city.prepare("--only", "city")
             tokens = register_all(city)
             wards_ready.result()
             ward_codes = [code for code, _ in WARDS.values()]
