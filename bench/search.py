@@ -14,13 +14,15 @@ search page with varied queries. For each request it records the server time
 (the whole request inside the app: routing, queries, templates) and the bare
 SQL time: the request's SELECT statements run again, alone, on a raw database
 connection, with every row fetched. It prints the median and 95th percentile
-of each; --slowest N shows the slowest requests statement by statement.
+of each, and the load average before and after the timed requests; --slowest N
+shows the slowest requests statement by statement.
 
 Run from the repository root with `.venv` active:
 `python bench/search.py --documents 200000`.
 """
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -148,9 +150,11 @@ def build_database(app, count: int, seed: int) -> None:
         with db.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE")
     else:
-        with db.engine.connect() as connection:
-            connection.exec_driver_sql("ANALYZE")
-            connection.commit()
+        # VACUUM fills PostgreSQL's visibility map, as autovacuum does on a
+        # live database. Without it, index-only scans read the table too.
+        autocommit = db.engine.execution_options(isolation_level="AUTOCOMMIT")
+        with autocommit.connect() as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE")
 
 
 def _document_row(rng, index, organisation, departments, users, start) -> dict:
@@ -361,8 +365,13 @@ def main() -> None:
             build_database(app, args.documents, args.seed)
         print(f"database: {db.engine.dialect.name}, {url}")
         print(f"documents visible to {MEASURED_USER}: {visible_count(app)}")
+        # The machine's load around the timed requests: a load above 1 means
+        # other processes shared the cores with this one.
+        load_before = os.getloadavg()[0]
         results = measure(app, args.runs, args.seed, args.slowest)
+        load_after = os.getloadavg()[0]
     print()
+    print(f"load average (1 min): {load_before:.2f} at start, {load_after:.2f} at end")
     print(
         f"{'page':<10}{'server median':>15}{'server p95':>12}{'SQL median':>12}"
         f"{'SQL p95':>9}{'statements':>12}  (ms, {args.runs} requests each)"

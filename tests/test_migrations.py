@@ -8,10 +8,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from vanban.extensions import db
-from vanban.models import Organisation, User
+from vanban.models import Organisation
 
 from .conftest import PG_URL, _admin_engine, _pg_database_url, make_app
 
@@ -78,24 +78,47 @@ def test_head_matches_models(empty_app):
     assert _differences() == []
 
 
+def _add_user(username: str, roles: tuple[str, ...] = ()) -> int:
+    """Insert a user with plain SQL, since the model has columns of later revisions."""
+    organisation_id = db.session.scalar(
+        text("SELECT id FROM organisations WHERE code = '000.00.00.H99'")
+    )
+    if organisation_id is None:
+        organisation = Organisation(code="000.00.00.H99", name="UBND thử", kind="ward")
+        db.session.add(organisation)
+        db.session.flush()
+        organisation_id = organisation.id
+    db.session.execute(
+        text(
+            "INSERT INTO users (username, full_name, position, password_hash, "
+            "organisation_id, active, failed_login_count, session_token, "
+            "created_at) VALUES (:username, 'Người thử', '', '-', "
+            ":organisation_id, TRUE, 0, '', CURRENT_TIMESTAMP)"
+        ),
+        {"username": username, "organisation_id": organisation_id},
+    )
+    user_id = db.session.scalar(
+        text("SELECT id FROM users WHERE username = :username"), {"username": username}
+    )
+    for role in roles:
+        db.session.execute(
+            text("INSERT INTO user_roles (user_id, role) VALUES (:user_id, :role)"),
+            {"user_id": user_id, "role": role},
+        )
+    db.session.commit()
+    return user_id
+
+
 def test_0013_moves_hand_overs_to_own_kinds(empty_app):
     upgrade(revision="0012_search_speed")
-    organisation = Organisation(code="000.00.00.H99", name="UBND thử", kind="ward")
-    user = User(
-        username="thu.nghiem",
-        full_name="Người thử",
-        password_hash="-",
-        organisation=organisation,
-    )
-    db.session.add(user)
-    db.session.commit()
+    user_id = _add_user("thu.nghiem")
     for body in [*HAND_OVER_TEXTS.values(), ASSIGNMENT_TEXT]:
         db.session.execute(
             text(
                 "INSERT INTO notifications (user_id, kind, text, created_at) "
                 "VALUES (:user_id, 'assignment', :text, CURRENT_TIMESTAMP)"
             ),
-            {"user_id": user.id, "text": body},
+            {"user_id": user_id, "text": body},
         )
     db.session.commit()
 
@@ -107,3 +130,35 @@ def test_0013_moves_hand_overs_to_own_kinds(empty_app):
 
     downgrade(revision="0012_search_speed")
     assert set(_kinds().values()) == {"assignment"}
+
+
+def _user_columns() -> set[str]:
+    with db.engine.connect() as connection:
+        return {column["name"] for column in inspect(connection).get_columns("users")}
+
+
+def test_0015_adds_and_drops_secret_clearance(empty_app):
+    upgrade(revision="0015_secret_clearance")
+    assert "secret_clearance" in _user_columns()
+
+    downgrade(revision="0014_list_speed")
+    assert "secret_clearance" not in _user_columns()
+
+
+def test_0015_clears_existing_clerks_and_leaders(empty_app):
+    upgrade(revision="0014_list_speed")
+    users = {
+        "van.thu": _add_user("van.thu", ("clerk",)),
+        "lanh.dao": _add_user("lanh.dao", ("leader", "admin")),
+        "chuyen.vien": _add_user("chuyen.vien", ("officer",)),
+        "truong.phong": _add_user("truong.phong", ("head",)),
+    }
+
+    upgrade(revision="0015_secret_clearance")
+    rows = db.session.execute(text("SELECT id, secret_clearance FROM users"))
+    cleared = {user_id: bool(value) for user_id, value in rows.all()}
+    db.session.rollback()
+    assert cleared[users["van.thu"]] is True
+    assert cleared[users["lanh.dao"]] is True
+    assert cleared[users["chuyen.vien"]] is False
+    assert cleared[users["truong.phong"]] is False

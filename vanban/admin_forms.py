@@ -139,6 +139,7 @@ class _UserFields(BaseForm):
     roles = CheckboxList(
         "Vai trò", choices=[(role, ROLE_LABELS[role]) for role in ROLES]
     )
+    secret_clearance = BooleanField("Được xem văn bản mật")
 
     def values(self) -> dict:
         return {
@@ -147,6 +148,7 @@ class _UserFields(BaseForm):
             "email": self.email.data or None,
             "department_id": self.department_id.data or None,
             "roles": list(self.roles.data or []),
+            "secret_clearance": self.secret_clearance.data,
         }
 
 

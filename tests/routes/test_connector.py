@@ -33,7 +33,7 @@ from vanban.models import (
 )
 from vanban.models.hub import HubDelivery, HubMessage
 from vanban.services import files
-from vanban.services.clock import now
+from vanban.services.clock import local, now
 
 from ..processes import HUB_PATH, free_port, serve_in_thread
 from ..scenario import GUIDE, fresh, handle_until_officer, org, reload
@@ -454,6 +454,8 @@ def test_hub_down_message_retried(login_as, session, exchange):
     assert now() + timedelta(seconds=20) < row.next_attempt_at
     assert row.next_attempt_at <= now() + timedelta(seconds=30)
     assert "gửi lại" in row.error_detail
+    # The same day-first format as the vn_datetime filter of the pages.
+    assert f"{local(row.next_attempt_at):%d/%m/%Y %H:%M}" in row.error_detail
     assert row.last_error
 
     set_hub_url(session, exchange.city_settings_id, exchange.url)
@@ -553,6 +555,59 @@ def test_retry_delays_grow(attempts, seconds):
 def test_retry_after_lengthens_delay():
     assert connector.retry_delay(1, retry_after=90) == timedelta(seconds=90)
     assert connector.retry_delay(1, retry_after=99999) == timedelta(seconds=3600)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected", "warning"),
+    [
+        ("abc", 4, "not a valid number"),
+        (True, 4, "not a valid number"),
+        (2.5, 4, "not a valid number"),
+        (0, 1, "outside 1..8"),
+        (-1, 1, "outside 1..8"),
+        (9, 8, "outside 1..8"),
+        ("6", 6, None),
+        (3, 3, None),
+    ],
+)
+def test_parallel_calls_setting_read(app, caplog, raw, expected, warning):
+    app.config["CONNECTOR_PARALLEL_CALLS"] = raw
+
+    with caplog.at_level(logging.WARNING, logger="vanban.exchange.connector"):
+        config = connector.ConnectorConfig.from_app()
+
+    assert config.parallel_calls == expected
+    assert isinstance(config.parallel_calls, int)
+    messages = [r.getMessage() for r in caplog.records]
+    if warning is None:
+        assert messages == []
+    else:
+        [message] = messages
+        assert "CONNECTOR_PARALLEL_CALLS" in message
+        assert warning in message
+
+
+def test_every_setting_read_robustly(app, caplog):
+    names = [
+        "CONNECTOR_CONNECT_TIMEOUT",
+        "CONNECTOR_READ_TIMEOUT",
+        "CONNECTOR_MAX_ATTEMPTS",
+        "CONNECTOR_MAX_PACKAGE_BYTES",
+        "CONNECTOR_RUN_SECONDS",
+        "CONNECTOR_TRANSFER_SECONDS",
+        "CONNECTOR_BATCH_SIZE",
+        "CONNECTOR_PARALLEL_CALLS",
+    ]
+    for name in names:
+        app.config[name] = "không phải số"
+
+    with caplog.at_level(logging.WARNING, logger="vanban.exchange.connector"):
+        config = connector.ConnectorConfig.from_app()
+
+    assert config == connector.ConnectorConfig()
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    for name in names:
+        assert name in logged
 
 
 def test_timeouts_capped(app):
@@ -714,6 +769,64 @@ def test_sync_command_without_connectors(app):
 
     assert result.exit_code == 1
     assert "exchange connect" in result.output
+
+
+def test_sync_command_org_without_connector(app):
+    ward = org("Ba Đình")
+
+    result = app.test_cli_runner().invoke(args=["exchange", "sync", "--org", ward.code])
+
+    assert result.exit_code == 1
+    assert f"{ward.name} ({ward.code}) chưa được bật kết nối" in result.output
+    assert f"exchange connect --org {ward.code} --hub" in result.output
+    assert "Chưa có đơn vị nào" not in result.output
+
+
+def test_sync_command_org_connector_disabled(app, session, exchange):
+    settings = session.get(ConnectorSettings, exchange.ward_settings_id)
+    settings.enabled = False
+    code = settings.organisation.code
+    session.commit()
+
+    result = app.test_cli_runner().invoke(args=["exchange", "sync", "--org", code])
+
+    assert result.exit_code == 1
+    assert "đang tắt" in result.output
+    assert f"exchange connect --org {code}" in result.output
+
+
+def test_sync_command_org_not_hosted(app, session):
+    session.add(
+        Organisation(code="000.77.01.H01", name="UBND phường Ngoài", kind="ward")
+    )
+    session.commit()
+
+    result = app.test_cli_runner().invoke(
+        args=["exchange", "sync", "--org", "000.77.01.H01"]
+    )
+
+    assert result.exit_code == 1
+    assert "không có tài khoản nào đang hoạt động" in result.output
+
+
+def test_sync_command_unknown_org(app):
+    result = app.test_cli_runner().invoke(
+        args=["exchange", "sync", "--org", "000.99.99.H99"]
+    )
+
+    assert result.exit_code == 1
+    assert "Mã đơn vị “000.99.99.H99” không có" in result.output
+
+
+def test_sync_command_survives_bad_setting(app, login_as, session, exchange):
+    app.config["CONNECTOR_PARALLEL_CALLS"] = "nhiều"
+    city_issues(login_as, "Đồng bộ với cấu hình sai")
+    ward = session.get(Organisation, exchange.ward_id)
+
+    result = app.test_cli_runner().invoke(args=["exchange", "sync", "--org", ward.code])
+
+    assert result.exit_code == 0, result.output
+    assert "nhận 1 văn bản" in result.output
 
 
 # Revocation and update (BussinessDocType 1 and 2) through the hub over HTTP.

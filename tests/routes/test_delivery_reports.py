@@ -18,7 +18,13 @@ from sqlalchemy import func, select
 
 from vanban.exchange import connector, deliveries, hub
 from vanban.extensions import db
-from vanban.models import ConnectorSettings, DeliveryReport, Notification, User
+from vanban.models import (
+    ConnectorSettings,
+    DeliveryReport,
+    Document,
+    Notification,
+    User,
+)
 from vanban.models.hub import HubDelivery, HubMessage
 from vanban.services import outbox
 from vanban.services.clock import now
@@ -301,3 +307,101 @@ def test_step_runs_in_poll_runs_only(session, exchange):
     assert deliveries.check_deliveries in connector._steps(
         settings, True, started, connector.ConnectorConfig()
     )
+
+
+def replace_unknown_to_ward(login_as, session, ward_id: int) -> tuple[int, int]:
+    """Issue a document, let the ward lose its DocumentId, then replace it.
+
+    Return the ids of the replaced and the replacement document.
+    """
+    old_id = city_issues(login_as, "Văn bản bị thay thế")
+    new_id = city_issues(login_as, "Văn bản thay thế")
+    (copy,) = received_copies(session, ward_id, old_id)
+    copy.exchange_id = "000.01.01.H01,2026/01/01,01/KHAC"
+    session.commit()
+    response = login_as("thanhpho.vanthu").post(
+        f"/changes/{old_id}/replace",
+        {
+            "replace-replacement": session.get(Document, new_id).number_and_notation,
+            "replace-reason": "Ban hành lại.",
+        },
+    )
+    assert response.status_code == 303
+    return old_id, new_id
+
+
+def replacement_delivery() -> HubDelivery:
+    fresh()
+    return db.session.scalar(
+        select(HubDelivery).join(HubMessage).where(HubMessage.business_doc_type == 3)
+    )
+
+
+def test_local_replacement_rejection_on_replaced(login_as, session, local_exchange):
+    old_id, new_id = replace_unknown_to_ward(login_as, session, local_exchange.ward_id)
+    for _ in range(hub.MAX_FAILED_ATTEMPTS):
+        if replacement_delivery().state == "failed":
+            break
+        outbox.deliver_pending(session)
+        fresh()
+    assert replacement_delivery().state == "failed"
+    outbox.deliver_pending(session)
+    fresh()
+    old = session.get(Document, old_id)
+    old_number = old.number_and_notation
+    new_number = session.get(Document, new_id).number_and_notation
+    [row] = [r for r in outbox_rows(session, new_id) if r.business_doc_type == 3]
+    report = row.delivery_report
+    assert report.state == "failed"
+
+    # The receiver names the replaced document and the sender, not raw codes.
+    city_name = org("UBND Thành phố").name
+    assert f"Không có văn bản số {old_number} ngày " in report.reason
+    assert f"của {city_name} tại đơn vị nhận để thay thế" in report.reason
+    assert f"(mã văn bản liên thông: {old.exchange_id})" in report.reason
+
+    [notice] = [
+        n
+        for n in rejection_notifications(session)
+        if n.user.username == "thanhpho.vanthu"
+    ]
+    assert notice.document_id == old_id
+    assert f"Nơi nhận từ chối văn bản số {old_number}" in notice.text
+    assert f"gói thay thế bằng văn bản số {new_number}" in notice.text
+
+    clerk = login_as("thanhpho.vanthu")
+    old_page = clerk.get(f"/documents/{old_id}").get_data(as_text=True)
+    assert REJECTED_BADGE in old_page
+    assert f"Gói thay thế bằng văn bản số {new_number}:" in old_page
+    # The first sending's delivery stays on its own line.
+    assert "Nơi nhận đã nhận" in old_page
+    new_page = clerk.get(f"/documents/{new_id}").get_data(as_text=True)
+    assert f"Gói thay thế văn bản số {old_number}:" in new_page
+
+    rejected = clerk.get("/exchange/?state=rejected").get_data(as_text=True)
+    assert f'id="exchange-sent-{row.id}"' in rejected
+    assert f'href="/documents/{old_id}"' in rejected
+    assert "Gói thay thế văn bản <a" in rejected
+
+
+def test_local_change_keeps_first_delivery(login_as, session, local_exchange):
+    outgoing_id = city_issues(login_as, "Văn bản được cập nhật")
+    outbox.deliver_pending(session)
+    fresh()
+    [first] = outbox_rows(session, outgoing_id)
+    assert first.delivery_report.state == "delivered"
+    response = login_as("thanhpho.vanthu").post(
+        f"/changes/{outgoing_id}/update",
+        {"update-subject": "Văn bản đã cập nhật", "update-reason": "Sửa trích yếu."},
+    )
+    assert response.status_code == 303
+    outbox.deliver_pending(session)
+    fresh()
+
+    rows = outbox_rows(session, outgoing_id)
+    assert [r.business_doc_type for r in rows] == [0, 2]
+    assert all(r.delivery_report.state == "delivered" for r in rows)
+    page = login_as("thanhpho.vanthu").get(f"/documents/{outgoing_id}")
+    text = page.get_data(as_text=True)
+    assert text.count("Nơi nhận đã nhận") == 2
+    assert "Gói cập nhật:" in text

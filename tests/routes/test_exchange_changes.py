@@ -206,7 +206,13 @@ def test_revoke_unknown_document(login_as):
         receive_document(
             db.session, org("Ngọc Hà"), parse_edoc(_package_of(message)), "m1"
         )
-    assert "Không có văn bản" in caught.value.reason
+    reason = caught.value.reason
+    assert reason.startswith(
+        f"Không có văn bản số {outgoing.number_and_notation} "
+        f"ngày {outgoing.issued_date:%d/%m/%Y} của {org('UBND Thành phố').name} "
+        "tại đơn vị nhận để thu hồi"
+    )
+    assert reason.endswith(f"(mã văn bản liên thông: {outgoing.exchange_id}).")
     db.session.rollback()
 
     outbox.deliver_pending(db.session)

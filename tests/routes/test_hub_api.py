@@ -291,6 +291,17 @@ def test_unknown_recipient_gets_422(callers):
     assert "000.77.01.H01" in response.json["detail"]
 
 
+def test_sender_as_recipient_gets_422(callers):
+    before = message_count()
+
+    response = callers[WARD].send(edoc_bytes(recipients=(CITY, WARD)))
+
+    assert_json_error(response, 422, "sender_is_recipient")
+    assert WARD in response.json["detail"]
+    assert "chính mình" in response.json["detail"]
+    assert message_count() == before
+
+
 def test_missing_message_type_gets_400(callers):
     response = callers[WARD].send(edoc_bytes(), message_type="")
 

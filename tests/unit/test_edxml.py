@@ -21,6 +21,7 @@ from vanban.exchange import (
     EdocPackage,
     EdxmlError,
     Organisation,
+    Receiver,
     ResponseFor,
     SignerInfo,
     StaffInfo,
@@ -320,6 +321,28 @@ def test_built_package_round_trips():
 
     assert parsed == replace(package, document_id="000.00.00.H53,2026/03/05,12/UBND-VP")
     assert parsed.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("receiver_type", "warned"), [(1, False), (2, False), (7, True)]
+)
+def test_unknown_receiver_type_noted(receiver_type, warned):
+    receivers = [
+        Receiver("000.00.01.H53", 1),
+        Receiver("000.00.31.H53", receiver_type),
+    ]
+    package = a_package(business=Business(doc_type=0, receivers=receivers))
+
+    parsed = parse_edoc(build_edoc(package, now=NOW))
+
+    assert parsed.business.receivers[1].receiver_type == receiver_type
+    notes = [w for w in parsed.warnings if "ReceiverType" in w]
+    if warned:
+        [note] = notes
+        assert "ReceiverType 7" in note
+        assert "000.00.31.H53" in note
+    else:
+        assert notes == []
 
 
 def test_builder_stamps_sender_trace_header():

@@ -151,6 +151,24 @@ def test_highlight_nfd_input():
     assert str(html) == "Quyết <mark>định</mark>"
 
 
+def test_highlight_joins_touching_and_overlapping_matches():
+    html = search.highlight("Đại hội thể dục", ["dai", "hoi", "ai h", "the"])
+    assert str(html) == "<mark>Đại hội</mark> <mark>thể</mark> dục"
+
+
+def test_highlight_letter_that_folds_to_two():
+    # "ß" folds to "ss", so folded positions no longer match the text's.
+    assert str(search.highlight("Straße 5", ["ss"])) == "Stra<mark>ß</mark>e 5"
+    assert str(search.highlight("Straße 5", ["asse"])) == "Str<mark>aße</mark> 5"
+
+
+def test_highlight_mark_that_folds_to_nothing():
+    # No letter combines with U+0301 here, so it stays apart and folds to
+    # nothing. The marks go around it.
+    html = search.highlight("x\u0301y <z>", ["xy"])
+    assert str(html) == "<mark>x</mark>\u0301<mark>y</mark> &lt;z&gt;"
+
+
 def test_highlight_without_terms_escapes():
     assert str(search.highlight("<i>x</i>", [])) == "&lt;i&gt;x&lt;/i&gt;"
 

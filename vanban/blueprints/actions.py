@@ -14,7 +14,6 @@ from vanban.models import (
     Department,
     Document,
     Organisation,
-    OutboxMessage,
     User,
     UserRole,
 )
@@ -79,13 +78,16 @@ HIDDEN_ACTIONS = {"format_return"}
 
 
 def load_document(document_id: int, *, for_update: bool = False) -> Document:
-    """Load a document the current user may read, or abort with 404 or 403."""
+    """Load a document the current user may read, or abort with 404 or 403.
+
+    A secret document hidden from the user gets 404, like a missing one.
+    """
     document = db.session.get(Document, document_id, with_for_update=for_update)
     if document is None:
         abort(404)
     if not permissions.can_view(db.session, current_user, document):
         logger.warning("document %s hidden from user %s", document_id, current_user.id)
-        abort(403)
+        abort(permissions.refusal_status(db.session, current_user, document))
     return document
 
 
@@ -194,21 +196,6 @@ def _separate_field_ids(action_forms: dict) -> None:
                 field.label.field_id = field.id
 
 
-def _deliveries(document: Document) -> dict[int, OutboxMessage]:
-    """Return the document's latest outbox message for each recipient organisation."""
-    if document.direction != "outgoing":
-        return {}
-    messages = db.session.scalars(
-        select(OutboxMessage)
-        .where(
-            OutboxMessage.document_id == document.id,
-            OutboxMessage.kind == "document",
-        )
-        .order_by(OutboxMessage.id)
-    )
-    return {message.recipient_organisation_id: message for message in messages}
-
-
 def document_context(
     document: Document, *, failed: str | None = None, failed_form=None
 ) -> dict:
@@ -249,7 +236,6 @@ def document_context(
         "return_actions": RETURN_ACTIONS,
         "action_labels": workflow.ACTION_LABELS,
         "final_statuses": ("02", "06"),
-        "deliveries": _deliveries(document),
     }
 
 
@@ -262,17 +248,41 @@ def document_response(document: Document, status: int = 200, **kwargs):
     )
 
 
+# Shown when the action is saved but what it queued has not reached the hub.
+WAITING_FOR_HUB = (
+    "Văn bản đã được lưu, nhưng trục liên thông chưa trả lời nên chưa gửi đi "
+    "được. Hệ thống sẽ tự gửi khi trục trả lời. Xem tình trạng ở trang Liên thông."
+)
+SENT_LATER = (
+    "Văn bản đã được lưu và sẽ được gửi tới trục liên thông ở lần đồng bộ kế "
+    "tiếp. Xem tình trạng ở trang Liên thông."
+)
+
+
 def commit_and_deliver() -> None:
-    """Commit the action, then deliver what it queued in the outbox."""
+    """Commit the action, then deliver what it queued in the outbox.
+
+    Only the acting user's organisation pushes to its hub here, with short
+    timeouts. Other organisations' messages and every poll are left to the
+    scheduled job.
+    """
     db.session.commit()
+    organisation_id = current_user.organisation_id
     try:
-        # Polling the hub is left to the scheduled job, off the user's request.
-        outbox.deliver_pending(db.session, poll=False)
+        delivery = outbox.deliver_own(db.session, organisation_id)
         db.session.commit()
     except Exception:
         # The scheduled job retries; the user's action itself is already saved.
         db.session.rollback()
-        logger.exception("outbox delivery after commit failed")
+        logger.exception(
+            "outbox delivery for organisation %s after commit failed", organisation_id
+        )
+        flash(SENT_LATER, "info")
+        return
+    if delivery.hub_silent:
+        flash(WAITING_FOR_HUB, "info")
+    elif delivery.busy:
+        flash(SENT_LATER, "info")
 
 
 def perform(

@@ -159,10 +159,15 @@ def _form_page(
     return page, status
 
 
-def _toggle(change, back: str, success: str):
-    """Run an activate/deactivate `change`, flashing the reason when rejected."""
+def _toggle(set_active, item, *, back: str, success: str):
+    """Activate `item` if the form's `active` field is "1", else deactivate it.
+
+    `set_active(session, admin, item, active)` is the service function that
+    makes the change. The view redirects to `back` in both cases and flashes the
+    service's message when it rejects the change. 403 and 404 errors propagate.
+    """
     try:
-        change(request.form.get("active") == "1")
+        set_active(db.session, _me(), item, request.form.get("active") == "1")
     except ServiceError as error:
         db.session.rollback()
         if error.status_code in (403, 404):
@@ -240,11 +245,10 @@ def organisation_active(organisation_id: int):
     admin.require_installation_admin(me)
     organisation = admin.get_organisation(db.session, me, organisation_id)
     return _toggle(
-        lambda active: admin.set_organisation_active(
-            db.session, me, organisation, active
-        ),
-        url_for("admin.organisations"),
-        "Đã cập nhật trạng thái đơn vị.",
+        admin.set_organisation_active,
+        organisation,
+        back=url_for("admin.organisations"),
+        success="Đã cập nhật trạng thái đơn vị.",
     )
 
 
@@ -347,12 +351,12 @@ def department_form(
 
 @bp.post("/departments/<int:department_id>/active")
 def department_active(department_id: int):
-    me = _me()
-    department = admin.get_department(db.session, me, department_id)
+    department = admin.get_department(db.session, _me(), department_id)
     return _toggle(
-        lambda active: admin.set_department_active(db.session, me, department, active),
-        _users_url(department.organisation_id),
-        "Đã cập nhật trạng thái phòng ban.",
+        admin.set_department_active,
+        department,
+        back=_users_url(department.organisation_id),
+        success="Đã cập nhật trạng thái phòng ban.",
     )
 
 
@@ -399,12 +403,12 @@ def edit_user(user_id: int):
 
 @bp.post("/users/<int:user_id>/active")
 def user_active(user_id: int):
-    me = _me()
-    user = admin.get_user(db.session, me, user_id)
+    user = admin.get_user(db.session, _me(), user_id)
     return _toggle(
-        lambda active: admin.set_user_active(db.session, me, user, active),
-        _users_url(user.organisation_id),
-        "Đã cập nhật trạng thái người dùng.",
+        admin.set_user_active,
+        user,
+        back=_users_url(user.organisation_id),
+        success="Đã cập nhật trạng thái người dùng.",
     )
 
 

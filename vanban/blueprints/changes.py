@@ -4,7 +4,7 @@ import logging
 
 from flask import Blueprint, g, redirect, url_for
 from flask_login import current_user, login_required
-from wtforms import DateField, StringField, TextAreaField
+from wtforms import DateField, RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from vanban.blueprints.actions import (
@@ -12,6 +12,7 @@ from vanban.blueprints.actions import (
     document_response,
     load_document,
 )
+from vanban.exchange import deliveries
 from vanban.extensions import db
 from vanban.forms import REQUIRED, BaseForm
 from vanban.services import ServiceError, changes
@@ -35,12 +36,41 @@ class UpdateForm(BaseForm):
     reason = TextAreaField("Lý do cập nhật", validators=REASON)
 
 
+def _optional_id(value) -> int | None:
+    """Read a picked document id; anything else counts as no pick."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdecimal() and len(value) <= 18:
+        return int(value)
+    return None
+
+
 class ReplaceForm(BaseForm):
     replacement = StringField(
         "Số, ký hiệu văn bản thay thế (đã phát hành)",
         validators=[DataRequired(REQUIRED), Length(max=100)],
     )
+    # Shown only when several issued documents have the typed number.
+    replacement_id = RadioField(
+        "Chọn văn bản thay thế",
+        coerce=_optional_id,
+        choices=[],
+        validate_choice=False,
+        validators=[Optional()],
+    )
     reason = TextAreaField("Lý do thay thế", validators=REASON)
+
+
+# Help text under a change form's field, by form and field name.
+HELP = {
+    ("replace", "replacement"): (
+        "Nhập số, ký hiệu như 02/UBND-VP. Nếu có nhiều văn bản cùng số (sổ văn "
+        "bản mật, năm khác), trang sẽ hỏi chọn một. Văn bản thay thế được gửi "
+        "tới mọi nơi nhận của văn bản bị thay thế, nên văn bản mật chỉ thay thế "
+        "được khi các nơi này đều đã là nơi nhận của nó. Không dùng văn bản đã "
+        "thu hồi hoặc đã bị thay thế."
+    ),
+}
 
 
 FORMS = {"revoke": RevokeForm, "update": UpdateForm, "replace": ReplaceForm}
@@ -62,6 +92,20 @@ def change_forms(document) -> dict:
 
 bp.add_app_template_global(changes.can_change, "can_change_issued")
 bp.add_app_template_global(change_forms, "change_forms")
+bp.add_app_template_global(HELP, "change_help")
+bp.add_app_template_global(deliveries.PACKAGE_LABELS, "package_labels")
+
+
+@bp.app_template_global()
+def delivery_table(document) -> deliveries.DeliveryTable:
+    """Return the packages about the document by recipient, for its page."""
+    return deliveries.delivery_table(db.session, document)
+
+
+@bp.app_template_global()
+def package_replaces(message):
+    """Return the document a replacement package replaces, for the exchange page."""
+    return deliveries.replaced_document(db.session, message)
 
 
 @bp.post("/<int:document_id>/revoke")
@@ -109,6 +153,7 @@ def replace(document_id: int):
             document,
             form.reason.data,
             form.replacement.data,
+            form.replacement_id.data,
         ),
     )
 
@@ -129,11 +174,18 @@ def _act(document_id: int, name: str, action):
             document = load_document(document_id)
             target = getattr(form, exc.field or "reason", form.reason)
             target.errors = [*target.errors, exc.message]
+            if isinstance(exc, changes.AmbiguousReplacement):
+                form.replacement_id.choices = exc.choices
         else:
             commit_and_deliver()
             logger.info(
                 "document %s: %s sent by user %s", document_id, name, current_user.id
             )
             return redirect(url_for("documents.show", document_id=document_id), 303)
+    if name == "replace" and not form.replacement_id.choices:
+        # Keep the pick list when another field failed, so the pick survives.
+        form.replacement_id.choices = changes.replacement_choices(
+            db.session, current_user, document, form.replacement.data or ""
+        )
     g.failed_change = {name: form}
     return document_response(document, status=422)

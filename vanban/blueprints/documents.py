@@ -15,11 +15,20 @@ from vanban.blueprints.actions import (
 from vanban.blueprints.uploads import stored_uploads
 from vanban.extensions import db
 from vanban.models import Attachment
-from vanban.services import ServiceError, drafts, files
+from vanban.services import ServiceError, drafts, files, permissions
 from vanban.web import render
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("documents", __name__, url_prefix="/documents")
+
+
+def conceals_secret(document) -> bool:
+    """Tell whether the current user must not see this secret document's subject."""
+    return permissions.conceals(db.session, current_user, document)
+
+
+# The document_link and subject_text macros of _macros.html call this.
+bp.add_app_template_global(conceals_secret, "conceals_secret")
 
 
 @bp.get("/<int:document_id>")

@@ -30,7 +30,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from vanban.exchange import connector, deliveries
+from vanban.exchange import claims, connector, deliveries
 from vanban.extensions import db
 from vanban.forms import REQUIRED, BaseForm, EmptyForm
 from vanban.models import (
@@ -40,8 +40,8 @@ from vanban.models import (
     OutboxMessage,
     ReceivedPackage,
 )
-from vanban.services import Conflict, ServiceError, audit
-from vanban.services.clock import now
+from vanban.services import Conflict, ServiceError, audit, outbox
+from vanban.services.clock import local, now
 from vanban.web import render, wants_fragment
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,14 @@ def can_view_exchange(user) -> bool:
 bp.add_app_template_global(can_view_exchange, "can_view_exchange")
 # exchange/_transport.html shows the recipient's rejection with it.
 bp.add_app_template_global(deliveries.current_report, "current_delivery_report")
+
+
+def connector_claim(settings: ConnectorSettings) -> claims.Claim | None:
+    """Return the connector run's claim in force on the settings, for the pages."""
+    return claims.current_claim(settings, now())
+
+
+bp.add_app_template_global(connector_claim, "connector_claim")
 
 
 class SettingsForm(BaseForm):
@@ -404,6 +412,8 @@ def requeue(message: OutboxMessage) -> dict[str, str]:
     for row in rows:
         # JSON object keys are strings, so the audit detail keeps them as such.
         previous_states[str(row.id)] = row.state
+        # A status that shares its second with another got 409 from the hub.
+        outbox.restamp_status(db.session, row)
         row.state = "pending"
         row.next_attempt_at = current
         row.attempts = 0
@@ -462,10 +472,7 @@ def sync():
     db.session.commit()
 
     if report is None:
-        flash(
-            "Đang có một lần đồng bộ khác chạy cho đơn vị. Hãy thử lại sau ít phút.",
-            "info",
-        )
+        flash(_busy_message(settings_id), "info")
     elif report.errors:
         flash(
             f"{describe_report(report)} Có {len(report.errors)} lỗi khi đồng bộ, "
@@ -475,6 +482,19 @@ def sync():
     else:
         flash(describe_report(report), "success")
     return redirect(url_for("exchange.index"), 303)
+
+
+def _busy_message(settings_id: int) -> str:
+    settings = db.session.get(ConnectorSettings, settings_id)
+    claim = connector_claim(settings) if settings is not None else None
+    if claim is None or claim.started_at is None:
+        return "Đang có một lần đồng bộ khác chạy cho đơn vị. Hãy thử lại sau ít phút."
+    return (
+        "Đang có một lần đồng bộ khác chạy cho đơn vị từ "
+        f"{local(claim.started_at):%H:%M} (máy {claim.host}, tiến trình "
+        f"{claim.pid}). Hãy thử lại sau ít phút; nếu lần đồng bộ đó không kết "
+        f"thúc, khóa tự hết hạn lúc {local(claim.until):%H:%M}."
+    )
 
 
 def describe_report(report: connector.SyncReport) -> str:

@@ -19,6 +19,7 @@ from vanban.services import (
     drafts,
     incoming,
     numbering,
+    permissions,
     register_books,
     register_settings,
 )
@@ -44,7 +45,11 @@ def register_duplicates(document: Document) -> list[Document]:
     """List the earlier documents that an arrived document may duplicate."""
     if document.direction != "incoming" or document.state != "arrived":
         return []
-    return incoming.duplicates_of(db.session, document)
+    return [
+        earlier
+        for earlier in incoming.duplicates_of(db.session, document)
+        if not permissions.conceals(db.session, current_user, earlier)
+    ]
 
 
 # The document page shows the warning next to the "Vào sổ" button.
@@ -326,6 +331,7 @@ def void_number(series_id: int):
     """Record why a number of a series has no document."""
     series = _own_series(series_id)
     _check_keeper()
+    _check_reader(series.secret)
     year_text = request.form.get("year", "")
     number_text = request.form.get("number", "").strip()
     if not (year_text.isdecimal() and len(year_text) == 4):

@@ -149,6 +149,7 @@ def connect_local_command(hub_url: str, interval: int):
 def sync_command(organisation_code: str | None):
     """Push the outbox and poll the hub now, then print what moved."""
     query = select(ConnectorSettings).where(ConnectorSettings.enabled)
+    organisation = None
     if organisation_code is not None:
         organisation = _organisation_by_code(organisation_code)
         query = query.where(ConnectorSettings.organisation_id == organisation.id)
@@ -156,11 +157,14 @@ def sync_command(organisation_code: str | None):
         (settings.id, settings.organisation.name, settings.organisation.code)
         for settings in db.session.scalars(query.order_by(ConnectorSettings.id))
     ]
-    if not targets:
+    if not targets and organisation is None:
         raise click.ClickException(
             "Chưa có đơn vị nào được bật kết nối trục liên thông. Dùng lệnh "
-            "`exchange connect` để cấu hình."
+            "`flask --app app exchange connect --org <mã đơn vị> --hub <URL>` "
+            "để cấu hình."
         )
+    if not targets:
+        raise click.ClickException(_not_connected(organisation))
 
     had_errors = False
     for settings_id, name, code in targets:
@@ -181,8 +185,38 @@ def _organisation_by_code(code: str) -> Organisation:
         select(Organisation).where(Organisation.code == code.strip())
     )
     if organisation is None:
-        raise click.ClickException(f"Không tìm thấy đơn vị có mã “{code}”.")
+        raise click.ClickException(
+            f"Mã đơn vị “{code}” không có trong cơ sở dữ liệu này. Kiểm tra lại "
+            "mã định danh (OrganId), ví dụ 000.00.00.H01."
+        )
     return organisation
+
+
+def _not_connected(organisation: Organisation) -> str:
+    """Explain why a known organisation has no connector to run, and what to do."""
+    label = f"{organisation.name} ({organisation.code})"
+    if organisation not in local.hosted_organisations(db.session):
+        return (
+            f"{label} không có tài khoản nào đang hoạt động ở cài đặt này (chỉ có "
+            "trong danh bạ), nên không đồng bộ ở đây được."
+        )
+    connect = (
+        f"`flask --app app exchange connect --org {organisation.code} --hub <URL>`"
+    )
+    settings = db.session.scalar(
+        select(ConnectorSettings).where(
+            ConnectorSettings.organisation_id == organisation.id
+        )
+    )
+    if settings is not None:
+        return (
+            f"Kết nối trục liên thông của {label} đang tắt. Bật lại bằng lệnh "
+            f"{connect}."
+        )
+    return (
+        f"{label} chưa được bật kết nối trục liên thông. Kết nối bằng lệnh "
+        f"{connect}. Lệnh sẽ hỏi mã truy cập (token) do trục cấp."
+    )
 
 
 def _describe(report: connector.SyncReport) -> str:

@@ -11,6 +11,8 @@ step leaves the earlier ones stored and the next run starts clean.
 import ipaddress
 import json
 import logging
+import math
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -23,7 +25,7 @@ import requests
 from flask import current_app
 from sqlalchemy import func, or_, select, update
 
-from vanban.exchange import deliveries, mapping
+from vanban.exchange import claims, deliveries, mapping
 from vanban.exchange.edxml import build_edoc, build_status, parse_package
 from vanban.exchange.packages import EdocPackage, EdxmlError, StatusPackage
 from vanban.exchange.pipeline import Calls, Outcome
@@ -74,30 +76,34 @@ class ConnectorConfig:
 
     @classmethod
     def from_app(cls) -> "ConnectorConfig":
-        config = current_app.config
+        """Read the CONNECTOR_* settings, falling back or clamping with a warning.
+
+        A value that is not a number of the right kind is replaced by the
+        default, and a number outside its range is clamped to the range.
+        """
+        read = partial(_read_setting, current_app.config)
+        # NOTE: the upper bounds of attempts, package size and run times are
+        # chosen to keep a run bounded, not taken from the exchange contract.
         return cls(
-            connect_timeout=min(
-                float(config.get("CONNECTOR_CONNECT_TIMEOUT", MAX_CONNECT_TIMEOUT)),
+            connect_timeout=read(
+                "CONNECTOR_CONNECT_TIMEOUT",
                 MAX_CONNECT_TIMEOUT,
+                (0.1, MAX_CONNECT_TIMEOUT),
             ),
-            read_timeout=min(
-                float(config.get("CONNECTOR_READ_TIMEOUT", MAX_READ_TIMEOUT)),
-                MAX_READ_TIMEOUT,
+            read_timeout=read(
+                "CONNECTOR_READ_TIMEOUT", MAX_READ_TIMEOUT, (0.1, MAX_READ_TIMEOUT)
             ),
-            max_attempts=int(config.get("CONNECTOR_MAX_ATTEMPTS", cls.max_attempts)),
-            max_package_bytes=int(
-                config.get("CONNECTOR_MAX_PACKAGE_BYTES", cls.max_package_bytes)
+            max_attempts=read("CONNECTOR_MAX_ATTEMPTS", cls.max_attempts, (1, 1000)),
+            max_package_bytes=read(
+                "CONNECTOR_MAX_PACKAGE_BYTES", cls.max_package_bytes, (MIB, 1024 * MIB)
             ),
-            run_seconds=float(config.get("CONNECTOR_RUN_SECONDS", cls.run_seconds)),
-            transfer_seconds=float(
-                config.get("CONNECTOR_TRANSFER_SECONDS", cls.transfer_seconds)
+            run_seconds=read("CONNECTOR_RUN_SECONDS", cls.run_seconds, (1.0, 3600.0)),
+            transfer_seconds=read(
+                "CONNECTOR_TRANSFER_SECONDS", cls.transfer_seconds, (1.0, 3600.0)
             ),
-            batch_size=min(
-                int(config.get("CONNECTOR_BATCH_SIZE", cls.batch_size)), 500
-            ),
-            parallel_calls=min(
-                max(int(config.get("CONNECTOR_PARALLEL_CALLS", cls.parallel_calls)), 1),
-                MAX_PARALLEL_CALLS,
+            batch_size=read("CONNECTOR_BATCH_SIZE", cls.batch_size, (1, 500)),
+            parallel_calls=read(
+                "CONNECTOR_PARALLEL_CALLS", cls.parallel_calls, (1, MAX_PARALLEL_CALLS)
             ),
         )
 
@@ -107,6 +113,57 @@ class ConnectorConfig:
         # The last item a run starts may download a package and acknowledge it.
         calls = self.transfer_seconds + 3 * (self.connect_timeout + self.read_timeout)
         return timedelta(seconds=self.run_seconds + calls + 60)
+
+
+# Settings already warned about, as (name, repr of value), so that a bad value
+# is logged once per process and not on every run.
+_warned_settings: set[tuple[str, str]] = set()
+
+
+def _read_setting(config, name: str, default: float, bounds: tuple[float, float]):
+    """Return the number `name` in `config`, of the type of `default`, in `bounds`."""
+    raw = config.get(name, default)
+    value = _number(raw, type(default))
+    low, high = bounds
+    if value is None:
+        _warn_setting(
+            name,
+            raw,
+            "setting %s=%r is not a valid number, using the default %s",
+            default,
+        )
+        return default
+    if not low <= value <= high:
+        clamped = min(max(value, low), high)
+        message = "setting %s=%r is outside %s..%s, using %s"
+        _warn_setting(name, raw, message, low, high, clamped)
+        return clamped
+    return value
+
+
+def _number(raw, kind: type) -> float | None:
+    """Convert a setting to `kind` (int or float), or return None if it is not one."""
+    if isinstance(raw, str):
+        try:
+            raw = float(raw.strip())
+        except ValueError:
+            return None
+    # bool is a subclass of int, but a `true` setting is no number, so it is rejected.
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    if not math.isfinite(raw):
+        return None
+    if kind is int:
+        return int(raw) if raw == int(raw) else None
+    return float(raw)
+
+
+def _warn_setting(name: str, raw, message: str, *args) -> None:
+    key = (name, repr(raw))
+    if key in _warned_settings:
+        return
+    _warned_settings.add(key)
+    logger.warning(message, name, raw, *args)
 
 
 class HubError(Exception):
@@ -511,6 +568,17 @@ def _steps(settings: ConnectorSettings, poll: bool, started, config) -> list:
 
 
 def _claim(session, settings_id: int, started, config: ConnectorConfig) -> bool:
+    """Claim the organisation for this run, recording this process as the holder.
+
+    A claim in force is taken over only when its holder is a process of this
+    host that no longer runs (claims.holder_gone).
+    """
+    holder = {
+        "lease_until": started + config.lease,
+        "lease_host": claims.this_host(),
+        "lease_pid": os.getpid(),
+        "lease_started_at": started,
+    }
     result = session.execute(
         update(ConnectorSettings)
         .where(
@@ -521,17 +589,61 @@ def _claim(session, settings_id: int, started, config: ConnectorConfig) -> bool:
                 ConnectorSettings.lease_until < started,
             ),
         )
-        .values(lease_until=started + config.lease)
+        .values(**holder)
         .execution_options(synchronize_session=False)
     )
+    claimed = result.rowcount == 1 or _take_over(session, settings_id, holder)
     session.commit()
-    return result.rowcount == 1
+    return claimed
+
+
+def _take_over(session, settings_id: int, holder: dict) -> bool:
+    """Take the claim of a process of this host that died during its run."""
+    row = session.execute(
+        select(
+            ConnectorSettings.lease_host,
+            ConnectorSettings.lease_pid,
+            ConnectorSettings.lease_started_at,
+        ).where(
+            ConnectorSettings.id == settings_id,
+            ConnectorSettings.enabled,
+            ConnectorSettings.lease_until.is_not(None),
+        )
+    ).one_or_none()
+    if row is None or not claims.holder_gone(row.lease_host, row.lease_pid):
+        return False
+    # Only if the same dead holder still has it: a run that took it over in
+    # the meantime keeps it.
+    result = session.execute(
+        update(ConnectorSettings)
+        .where(
+            ConnectorSettings.id == settings_id,
+            ConnectorSettings.lease_host == row.lease_host,
+            ConnectorSettings.lease_pid == row.lease_pid,
+        )
+        .values(**holder)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    logger.warning(
+        "connector settings %s: took over the claim of process %s on %s, "
+        "which started its run at %s and no longer runs",
+        settings_id,
+        row.lease_pid,
+        row.lease_host,
+        row.lease_started_at.isoformat() if row.lease_started_at else "(unknown)",
+    )
+    return True
 
 
 def _release(session, settings_id: int, run: _Run | None, started, polled) -> None:
     session.rollback()
     settings = session.get(ConnectorSettings, settings_id)
     settings.lease_until = None
+    settings.lease_host = None
+    settings.lease_pid = None
+    settings.lease_started_at = None
     settings.last_sync_at = now()
     if polled:
         # Set even when the hub was unreachable, so that polls wait for the
@@ -775,7 +887,7 @@ def _mark_retrying(
         message.next_attempt_at = current + delay
         message.error_detail = (
             "Chưa gửi được tới trục liên thông. Hệ thống sẽ tự gửi lại lúc "
-            f"{local(message.next_attempt_at):%H:%M %d/%m/%Y}."
+            f"{local(message.next_attempt_at):%d/%m/%Y %H:%M}."
         )
         run.report.retrying += 1
     session.commit()

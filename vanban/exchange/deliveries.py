@@ -11,14 +11,17 @@ recipient rejected a document for good.
 """
 
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import selectinload
 
 from vanban.models import Document, Organisation, OutboxMessage
 from vanban.models.exchange import DELIVERY_REPORT_STATES, DeliveryReport
 from vanban.services import notifications
+from vanban.services.changes import REPLACE, REVOKE, UPDATE
 from vanban.services.clock import now
 from vanban.services.text import nfc
 
@@ -161,7 +164,8 @@ def store_reports(
         if _store_report(message, row, message_id, current):
             rejected.append(message)
     session.flush()
-    for document_id in sorted({message.document_id for message in rejected}):
+    concerned = {_concerned_document(session, message).id for message in rejected}
+    for document_id in sorted(concerned):
         _notify_rejection(session, session.get(Document, document_id))
 
 
@@ -244,28 +248,177 @@ def only_rejected(query):
     )
 
 
-def rejections(session, document: Document) -> list[tuple[str, str]]:
-    """Return (recipient name, reason) of each recipient that rejected the document."""
+# Label of each change package type on the sender's pages.
+PACKAGE_LABELS = {
+    REVOKE: "Gói thu hồi",
+    UPDATE: "Gói cập nhật",
+    REPLACE: "Gói thay thế",
+}
+
+
+def replaced_document(session, message: OutboxMessage) -> Document | None:
+    """Return the sender's document that a replacement package replaces.
+
+    The package carries the replacement. One document replaces at most one
+    other (changes.replace rejects a second use), so the match is unique.
+    """
+    if message.kind != "document" or message.business_doc_type != REPLACE:
+        return None
+    return session.scalar(
+        select(Document)
+        .where(
+            Document.organisation_id == message.sender_organisation_id,
+            Document.direction == "outgoing",
+            Document.replaced_by_id == message.document_id,
+        )
+        .order_by(Document.id)
+        .limit(1)
+    )
+
+
+def _concerned_document(session, message: OutboxMessage) -> Document:
+    """Return the document a rejection of the message is about.
+
+    A rejected replacement is about the replaced document, because the
+    recipient rejects the package when it does not have that document.
+    """
+    replaced = replaced_document(session, message)
+    return replaced or session.get(Document, message.document_id)
+
+
+def _messages_about(session, document: Document) -> list[OutboxMessage]:
+    """Return the document messages about the document, oldest first.
+
+    They are its own packages and, when it was replaced, the replacement
+    packages that named it.
+    """
+    about = OutboxMessage.document_id == document.id
+    if document.replaced_by_id is not None:
+        about = or_(
+            about,
+            and_(
+                OutboxMessage.document_id == document.replaced_by_id,
+                OutboxMessage.business_doc_type == REPLACE,
+            ),
+        )
     query = (
-        select(Organisation.name, DeliveryReport.reason)
-        .select_from(OutboxMessage)
-        .join(Organisation, Organisation.id == OutboxMessage.recipient_organisation_id)
-        .where(OutboxMessage.document_id == document.id)
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.sender_organisation_id == document.organisation_id,
+            OutboxMessage.kind == "document",
+            about,
+        )
+        .options(selectinload(OutboxMessage.delivery_report))
         .order_by(OutboxMessage.id)
     )
-    return [tuple(row) for row in session.execute(only_rejected(query)).all()]
+    return list(session.scalars(query))
+
+
+def package_label(session, document: Document, message: OutboxMessage) -> str:
+    """Name what the message did, as seen from the document's page.
+
+    The document's own first sending returns "", and a change returns its
+    package label, with the other document for a replacement.
+    """
+    if message.business_doc_type not in PACKAGE_LABELS:
+        return ""
+    label = PACKAGE_LABELS[message.business_doc_type]
+    if message.business_doc_type != REPLACE:
+        return label
+    if message.document_id != document.id:
+        return f"{label} bằng văn bản số {document.replaced_by.number_and_notation}"
+    replaced = replaced_document(session, message)
+    if replaced is None:
+        return label
+    return f"{label} văn bản số {replaced.number_and_notation}"
+
+
+@dataclass(frozen=True)
+class DeliveryLine:
+    """One package to one recipient, with what it did ("" for the first sending)."""
+
+    label: str
+    message: OutboxMessage
+
+
+@dataclass
+class DeliveryTable:
+    """The packages about a document, by recipient organisation.
+
+    `others` lists the organisations that are not recipients of the document
+    but received it as the replacement of another document.
+    """
+
+    lines: dict[int, list[DeliveryLine]] = field(default_factory=dict)
+    others: list[tuple[Organisation, list[DeliveryLine]]] = field(default_factory=list)
+
+
+def delivery_table(session, document: Document) -> DeliveryTable:
+    """Collect, for each recipient, the latest message of each package kind.
+
+    The first sending keeps its own line, so the page still shows when the
+    recipient received the document after a change was sent.
+    """
+    table = DeliveryTable()
+    if document.direction != "outgoing":
+        return table
+    latest = {}
+    for message in _messages_about(session, document):
+        key = (
+            message.recipient_organisation_id,
+            message.document_id,
+            message.business_doc_type,
+        )
+        latest.pop(key, None)
+        latest[key] = message
+    for message in latest.values():
+        line = DeliveryLine(package_label(session, document, message), message)
+        table.lines.setdefault(message.recipient_organisation_id, []).append(line)
+    recipient_ids = {r.organisation_id for r in document.recipients}
+    other_ids = [i for i in table.lines if i not in recipient_ids]
+    if other_ids:
+        organisations = session.scalars(
+            select(Organisation)
+            .where(Organisation.id.in_(other_ids))
+            .order_by(Organisation.name)
+        )
+        table.others = [(o, table.lines[o.id]) for o in organisations]
+    return table
+
+
+def rejections(session, document: Document) -> list[tuple[str, str, str]]:
+    """Return (recipient name, package label, reason) of each rejection
+    of a package about the document."""
+    rows = []
+    for message in _messages_about(session, document):
+        report = current_report(message)
+        if report is None or report.state != "failed":
+            continue
+        recipient = session.get(Organisation, message.recipient_organisation_id)
+        label = package_label(session, document, message)
+        rows.append((recipient.name, label, report.reason))
+    return rows
 
 
 def _notify_rejection(session, document: Document) -> None:
     """Tell the sender's clerks which recipients rejected the document and why.
 
-    The text lists every rejection of the document, because an unread notice
-    about the same document is refreshed instead of repeated.
+    The text lists every rejection of a package about the document, because
+    an unread notice about the same document is refreshed instead of
+    repeated.
     """
     listed = "; ".join(
-        f"{name} ({reason})" if reason else name
-        for name, reason in rejections(session, document)
+        _rejection_text(name, label, reason)
+        for name, label, reason in rejections(session, document)
     )
-    text = f"Nơi nhận từ chối văn bản “{document.subject}”: {listed}"
+    number = document.number_and_notation
+    named = f"số {number} “{document.subject}”" if number else f"“{document.subject}”"
+    text = f"Nơi nhận từ chối văn bản {named}: {listed}"
     clerks = notifications.users_with_role(session, document.organisation_id, "clerk")
     notifications.notify_all(session, clerks, "delivery_rejected", text, document)
+
+
+def _rejection_text(name: str, label: str, reason: str) -> str:
+    # "Gói thay thế …" reads "gói thay thế …" inside the sentence.
+    details = [part for part in (label[:1].lower() + label[1:], reason) if part]
+    return f"{name} ({', '.join(details)})" if details else name

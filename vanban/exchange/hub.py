@@ -27,6 +27,7 @@ from vanban.exchange.packages import (
     BUSINESS_DOC_TYPES,
     MAX_SUBJECT_LENGTH,
     STATUS_CODES,
+    TIMESTAMP_FORMAT,
     EdocPackage,
     EdxmlError,
     StatusPackage,
@@ -428,6 +429,14 @@ def _check_edoc(session, package: EdocPackage) -> list[str]:
     duplicates = sorted({code for code in codes if codes.count(code) > 1})
     if duplicates:
         raise _invalid(f"Nơi nhận bị trùng (To/OrganId): {', '.join(duplicates)}.")
+    if package.sender.organ_id in codes:
+        raise HubError(
+            422,
+            "sender_is_recipient",
+            f"Đơn vị gửi {package.sender.organ_id} (From/OrganId) có tên trong nơi "
+            "nhận (To/OrganId). Một đơn vị không gửi gói tin cho chính mình, hãy "
+            "bỏ đơn vị gửi khỏi danh sách nơi nhận.",
+        )
 
     if len(package.subject) > MAX_SUBJECT_LENGTH:
         raise _invalid(
@@ -537,20 +546,32 @@ def _resent(message: HubMessage, sha256: str, package) -> dict:
             message.message_id,
             message.sender_organ_id,
         )
-        raise HubError(
-            409,
-            "conflict",
-            f"Trục đã nhận một gói tin khác có cùng mã văn bản (DocumentId = "
-            f"{message.document_id[:MAX_DOCUMENT_ID_LENGTH]}) và cùng loại nghiệp "
-            f"vụ (thông điệp {message.message_id}); gói tin mới không được nhận. "
-            "Hai văn bản khác nhau phải có mã văn bản khác nhau.",
-        )
+        raise HubError(409, "conflict", _conflict_detail(message))
     logger.info(
         "hub message %s resent by %s; nothing queued",
         message.message_id,
         message.sender_organ_id,
     )
     return _answer(message, package)
+
+
+def _conflict_detail(message: HubMessage) -> str:
+    document_id = message.document_id[:MAX_DOCUMENT_ID_LENGTH]
+    if message.message_type == "status":
+        stamp = clock.local(message.status_timestamp).strftime(TIMESTAMP_FORMAT)
+        return (
+            f"Trục đã nhận gói trạng thái {message.message_id} có cùng mã văn bản "
+            f"được phản hồi (ResponseFor/DocumentId = {document_id}), cùng mã "
+            f"trạng thái (StatusCode = {message.status_code}) và cùng thời điểm "
+            f"(Timestamp = {stamp}); gói tin mới không được nhận. Hai trạng thái "
+            "khác nhau của cùng một văn bản phải có thời điểm khác nhau."
+        )
+    return (
+        f"Trục đã nhận một gói tin khác có cùng mã văn bản (DocumentId = "
+        f"{document_id}) và cùng loại nghiệp vụ (thông điệp {message.message_id}); "
+        "gói tin mới không được nhận. Hai văn bản khác nhau phải có mã văn bản "
+        "khác nhau."
+    )
 
 
 def _answer(message: HubMessage, package) -> dict:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from vanban.exchange.packages import (
     BUSINESS_DOC_TYPES,
+    RECEIVER_TYPES,
     STATUS_CODES,
     Business,
     EdocPackage,
@@ -44,11 +45,6 @@ MAX_PAGE_AMOUNT = 100_000
 # Column widths of the fields that identify a received document. A longer
 # value cannot be stored whole, so the package is rejected instead of cut.
 _IDENTIFIER_WIDTHS = {"From/OrganId": 32, "DocumentId": 255}
-# Bussiness/BussinessDocumentInfo/ReceiverList/Receiver/ReceiverType: why each
-# recipient gets the document. NOTE: the exchange contract names no element
-# for it and no public code table fixes the values, so these are our own; a
-# package without a Receiver entry for us means "for action".
-RECEIVER_TYPES = {"action": 1, "info": 2}
 # Fields an update (BussinessDocType 2) may change on the received document.
 _UPDATED_FIELDS = (
     "subject",
@@ -365,8 +361,7 @@ def _apply_change(session, organisation, package, message_id, key) -> Received:
         raise IntakeError(
             f"no incoming document {target_id[:300]!r} from {key['sender_code']} "
             f"to apply BussinessDocType {business_type} to",
-            f"Không có văn bản {target_id} của {key['sender_code']} tại đơn vị "
-            f"nhận để {verb}.",
+            _missing_target_reason(session, package, target_id, verb),
         )
     if not _record_once(session, key, message_id, target):
         return Received(target.id, created=False)
@@ -400,6 +395,37 @@ def _apply_change(session, organisation, package, message_id, key) -> Received:
         target.id,
     )
     return Received(target.id, created=True)
+
+
+def _missing_target_reason(
+    session, package: EdocPackage, target_id: str, verb: str
+) -> str:
+    """Write why a change names a document this organisation does not have.
+
+    The sender's clerk reads it, so it names the document by its number,
+    symbol and date and the sender by its name when known. The DocumentId
+    `<OrganId>,<yyyy/MM/dd>,<number>/<symbol>[#<id>]` follows as a detail.
+    """
+    sender_code = package.sender.organ_id
+    sender_name = session.scalar(
+        select(Organisation.name).where(Organisation.code == sender_code).limit(1)
+    )
+    sender = sender_name or package.sender.organ_name.strip() or sender_code
+    parts = target_id.split("#")[0].split(",")
+    if len(parts) == 3 and parts[2]:
+        document = f"văn bản số {parts[2][:100]}"
+        try:
+            issued = datetime.strptime(parts[1], "%Y/%m/%d")
+        except ValueError:
+            pass
+        else:
+            document += f" ngày {issued:%d/%m/%Y}"
+    else:
+        document = "văn bản được nêu"
+    return (
+        f"Không có {document} của {sender} tại đơn vị nhận để {verb} "
+        f"(mã văn bản liên thông: {target_id[:300]})."
+    )
 
 
 def _incoming_from(session, organisation, sender_code: str, exchange_id: str):
@@ -441,8 +467,7 @@ def _link_replaced(session, incoming: Document, package: EdocPackage) -> None:
         raise IntakeError(
             f"document replaces {target_id[:300]!r} from {package.sender.organ_id}, "
             f"which organisation {incoming.organisation_id} never received",
-            f"Không có văn bản {target_id} của {package.sender.organ_id} tại đơn "
-            "vị nhận để thay thế.",
+            _missing_target_reason(session, package, target_id, "thay thế"),
         )
     replaced.replaced_by_id = incoming.id
     audit.record(

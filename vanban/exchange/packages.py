@@ -19,6 +19,11 @@ TIMESTAMP_FORMAT = "%Y/%m/%d %H:%M:%S"
 # BussinessDocType values: new, revoke, update, replace.
 BUSINESS_DOC_TYPES = (0, 1, 2, 3)
 STATUS_CODES = ("01", "02", "03", "04", "05", "06", "13", "15", "16")
+# Bussiness/BussinessDocumentInfo/ReceiverList/Receiver/ReceiverType: why each
+# recipient gets the document. NOTE: the exchange contract names no element
+# for it and no public code table fixes the values, so these are our own. A
+# package without a Receiver entry for us means "for action".
+RECEIVER_TYPES = {"action": 1, "info": 2}
 MAX_SUBJECT_LENGTH = 500
 
 

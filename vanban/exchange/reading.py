@@ -14,6 +14,7 @@ from vanban.exchange.packages import (
     MAX_SUBJECT_LENGTH,
     NAMESPACE,
     OCTET_STREAM,
+    RECEIVER_TYPES,
     STATUS_CODES,
     TIMESTAMP_FORMAT,
     Attachment,
@@ -289,6 +290,14 @@ def _read_business(reader: _Reader, header) -> Business:
             )
             for receiver in _children(child(info, "ReceiverList"), "Receiver")
         ]
+    for receiver in receivers:
+        known = receiver.receiver_type in (None, *RECEIVER_TYPES.values())
+        if not known:
+            # The recipient then files the document as for action.
+            reader.warnings.append(
+                f"ReceiverType {receiver.receiver_type} of {receiver.organ_id!r} "
+                "is not 1 (for action) or 2 (for information); read as for action"
+            )
     return Business(
         doc_type=reader.integer(element, ("BussinessDocType", "BusinessDocType")),
         doc_reason=reader.text(element, ("BussinessDocReason", "BusinessDocReason")),

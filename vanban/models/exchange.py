@@ -40,8 +40,13 @@ class ConnectorSettings(db.Model):
     enabled: Mapped[bool] = mapped_column(default=True)
     # End of a connector run's claim on this organisation. A run sets it before
     # talking to the hub and clears it at the end, so runs in other processes
-    # skip the organisation meanwhile. A crashed run's claim simply expires.
+    # skip the organisation meanwhile. A crashed run's claim expires then, or
+    # sooner when a run on the same host finds its process gone.
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Holder of the claim: host name, process id and when its run started.
+    lease_host: Mapped[str | None] = mapped_column(String(255))
+    lease_pid: Mapped[int | None] = mapped_column(Integer)
+    lease_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     directory_refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

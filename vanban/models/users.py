@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vanban.extensions import db
@@ -36,6 +36,12 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     # Set by an admin's password reset: the user must choose a new one first.
     must_change_password: Mapped[bool] = mapped_column(default=False)
+    # Cleared by an admin to read every secret document (văn bản mật) that the
+    # user's roles reach. Without it the user reads only the secret documents
+    # they hold, wrote or were assigned by name.
+    secret_clearance: Mapped[bool] = mapped_column(
+        default=False, server_default=false()
+    )
     failed_login_count: Mapped[int] = mapped_column(default=0)
     last_failed_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Changes on every login and logout, so that old session cookies stop working.

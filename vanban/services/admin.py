@@ -361,6 +361,7 @@ def _user_state(user: User) -> dict:
         "department_id": user.department_id,
         "roles": sorted(user.roles),
         "active": user.active,
+        "secret_clearance": user.secret_clearance,
     }
 
 

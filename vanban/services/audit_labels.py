@@ -72,6 +72,7 @@ FIELD_LABELS = {
     "department_id": "Phòng ban (mã số)",
     "roles": "Vai trò",
     "must_change_password": "Phải đổi mật khẩu",
+    "secret_clearance": "Được xem văn bản mật",
     "day": "Ngày",
     "note": "Ghi chú",
     "type_name": "Loại văn bản",

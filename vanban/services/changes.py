@@ -12,8 +12,16 @@ from datetime import date
 from sqlalchemy import select
 
 from vanban.models import Document, OutboxMessage, User
-from vanban.services import Conflict, Forbidden, ServiceError, audit, outbox
+from vanban.services import (
+    Conflict,
+    Forbidden,
+    ServiceError,
+    audit,
+    outbox,
+    permissions,
+)
 from vanban.services.clock import local_today, now
+from vanban.services.doctypes import SECRECY_LABELS
 from vanban.services.text import nfc
 
 logger = logging.getLogger(__name__)
@@ -139,38 +147,39 @@ def _check_due_date(document: Document, due_date: date | None) -> None:
         )
 
 
+class AmbiguousReplacement(ServiceError):
+    """More than one usable document has the typed number and symbol.
+
+    `choices` lists (document id, label) of each, for the user to pick one.
+    """
+
+    def __init__(self, message: str, choices: list[tuple[int, str]]):
+        super().__init__(message, field="replacement")
+        self.choices = choices
+
+
 def replace(
-    session, user: User, document: Document, reason: str, replacement_number: str
+    session,
+    user: User,
+    document: Document,
+    reason: str,
+    replacement_number: str,
+    replacement_id: int | None = None,
 ) -> Document:
     """Replace an issued document by another one issued here (thay thế).
 
     The replacement goes, as a package of type 3 that names the replaced
     document, to each recipient of the replaced document (those who hold
-    it), and each of them links the two and reports status 15.
+    it), and each of them links the two and reports status 15. When several
+    issued documents have the typed number (a secret series repeats the
+    ordinary numbers, and numbers restart each year), `replacement_id` names
+    the one the user picked, and without it AmbiguousReplacement is raised.
     """
     reason = _check(user, document, reason)
-    wanted = nfc(replacement_number).replace(" ", "")
-    if wanted == (document.number_and_notation or "").replace(" ", ""):
-        raise ServiceError(
-            "Không thể thay thế văn bản bằng chính nó.", field="replacement"
-        )
-    replacement = session.scalar(
-        select(Document)
-        .where(
-            Document.organisation_id == document.organisation_id,
-            Document.direction == "outgoing",
-            Document.state == "issued",
-            Document.id != document.id,
-            Document.number + "/" + Document.notation == wanted,
-        )
-        .order_by(Document.id.desc())
-        .limit(1)
+    typed_number = _compact(replacement_number)
+    replacement = _pick_replacement(
+        session, user, document, typed_number, replacement_id
     )
-    if replacement is None:
-        raise ServiceError(
-            f"Không có văn bản đi đã phát hành số “{wanted}” để thay thế.",
-            field="replacement",
-        )
     earlier = session.scalar(
         select(Document).where(Document.replaced_by_id == replacement.id).limit(1)
     )
@@ -178,10 +187,11 @@ def replace(
         # The hub identifies a replacement by its DocumentId and business type, so
         # one document can replace one other only.
         raise ServiceError(
-            f"Văn bản số “{wanted}” đã được dùng để thay thế văn bản số "
+            f"Văn bản số “{typed_number}” đã được dùng để thay thế văn bản số "
             f"“{earlier.number_and_notation}”.",
             field="replacement",
         )
+    _check_secret_recipients(document, replacement)
     document.replaced_by_id = replacement.id
     for recipient in document.recipients:
         outbox.queue_document(
@@ -203,6 +213,160 @@ def replace(
         "document %s replaced by %s by user %s", document.id, replacement.id, user.id
     )
     return replacement
+
+
+def _compact(number: str) -> str:
+    return nfc(number or "").replace(" ", "")
+
+
+def numbered_documents(
+    session, user: User, document: Document, typed_number: str
+) -> list[Document]:
+    """Return the organisation's other issued or revoked outgoing documents
+    numbered `typed_number` that the user may read, newest first."""
+    query = (
+        select(Document)
+        .where(
+            Document.organisation_id == document.organisation_id,
+            Document.direction == "outgoing",
+            Document.state.in_(("issued", "revoked")),
+            Document.id != document.id,
+            Document.number + "/" + Document.notation == typed_number,
+            permissions.secret_filter(user),
+        )
+        .order_by(Document.issued_date.desc(), Document.id.desc())
+    )
+    return list(session.scalars(query))
+
+
+def replacement_choices(
+    session, user: User, document: Document, replacement_number: str
+) -> list[tuple[int, str]]:
+    """Return (id, label) of the usable replacements numbered as typed, when
+    there are several to pick from, and an empty list otherwise."""
+    typed_number = _compact(replacement_number)
+    if not typed_number:
+        return []
+    usable = [
+        d
+        for d in numbered_documents(session, user, document, typed_number)
+        if _usable(d)
+    ]
+    return [(d.id, choice_label(d)) for d in usable] if len(usable) > 1 else []
+
+
+def choice_label(document: Document) -> str:
+    """Describe a candidate replacement well enough to tell it from its twins."""
+    parts = [f"Số {document.number_and_notation}"]
+    if document.issued_date:
+        parts.append(f"ngày {document.issued_date:%d/%m/%Y}")
+    if document.secrecy:
+        parts.append(SECRECY_LABELS[document.secrecy])
+    names = ", ".join(r.organisation.name for r in document.recipients)
+    parts.append(f"gửi {names}" if names else "chưa có nơi nhận")
+    subject = document.subject
+    if len(subject) > 80:
+        subject = subject[:79] + "…"
+    return f"{' – '.join(parts)}: {subject}"
+
+
+def _usable(document: Document) -> bool:
+    return document.state == "issued" and document.replaced_by_id is None
+
+
+def _pick_replacement(
+    session,
+    user: User,
+    document: Document,
+    typed_number: str,
+    replacement_id: int | None,
+) -> Document:
+    """Find the one issued document the user means by the typed number.
+
+    A revoked or replaced document cannot replace another. That rule also
+    rules out cycles: the replacement is at the end of its own chain, so the
+    document it replaces can never follow it.
+    """
+    if not typed_number:
+        raise ServiceError(
+            "Hãy nhập số, ký hiệu văn bản thay thế.", field="replacement"
+        )
+    matches = numbered_documents(session, user, document, typed_number)
+    if not matches:
+        if typed_number == _compact(document.number_and_notation):
+            raise ServiceError(
+                "Không thể thay thế văn bản bằng chính nó.", field="replacement"
+            )
+        raise ServiceError(
+            f"Không có văn bản đi đã phát hành số “{typed_number}” để thay thế.",
+            field="replacement",
+        )
+    usable = [d for d in matches if _usable(d)]
+    if not usable:
+        _raise_unusable(document, matches[0])
+    if replacement_id is not None:
+        picked = [d for d in usable if d.id == replacement_id]
+        if not picked:
+            raise AmbiguousReplacement(
+                f"Văn bản đã chọn không còn mang số “{typed_number}” hoặc không "
+                "dùng để thay thế được nữa. Hãy chọn lại.",
+                [(d.id, choice_label(d)) for d in usable] if len(usable) > 1 else [],
+            )
+        return picked[0]
+    if len(usable) > 1:
+        raise AmbiguousReplacement(
+            f"Có {len(usable)} văn bản đi đã phát hành cùng số “{typed_number}”. Hãy "
+            "chọn văn bản thay thế trong danh sách dưới đây.",
+            [(d.id, choice_label(d)) for d in usable],
+        )
+    return usable[0]
+
+
+def _raise_unusable(document: Document, match: Document) -> None:
+    number = match.number_and_notation
+    if match.state == "revoked":
+        raise ServiceError(
+            f"Văn bản số “{number}” đã bị thu hồi, không dùng để thay thế được.",
+            field="replacement",
+        )
+    if match.replaced_by_id == document.id:
+        raise ServiceError(
+            f"Văn bản số “{number}” đã được thay thế bằng chính văn bản này, nên "
+            "không dùng nó để thay thế ngược lại được.",
+            field="replacement",
+        )
+    raise ServiceError(
+        f"Văn bản số “{number}” đã được thay thế bằng văn bản số "
+        f"“{match.replaced_by.number_and_notation}”, không dùng để thay thế văn "
+        "bản khác được.",
+        field="replacement",
+    )
+
+
+def _check_secret_recipients(document: Document, replacement: Document) -> None:
+    """Reject a secret replacement that would reach a new organisation.
+
+    A replacement travels to every recipient of the replaced document. A
+    secret document may go only where its own issue sent it, so each of
+    those recipients must already be among the replacement's recipients.
+    """
+    if not replacement.secrecy:
+        return
+    allowed = {r.organisation_id for r in replacement.recipients}
+    outside = [
+        r.organisation.name
+        for r in document.recipients
+        if r.organisation_id not in allowed
+    ]
+    if outside:
+        raise ServiceError(
+            f"Văn bản số “{replacement.number_and_notation}” là văn bản "
+            f"{SECRECY_LABELS[replacement.secrecy]}, chỉ được gửi tới nơi nhận "
+            "đã ghi khi phát hành. Thay thế sẽ gửi nó tới nơi chưa phải nơi nhận: "
+            f"{', '.join(outside)}. Hãy phát hành văn bản mật cho đủ các nơi nhận "
+            "này rồi dùng nó để thay thế.",
+            field="replacement",
+        )
 
 
 def _check(user: User, document: Document, reason: str) -> str:

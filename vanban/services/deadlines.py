@@ -14,7 +14,7 @@ from sqlalchemy.orm import object_session
 
 from vanban.models import Assignment, Department, Document, User
 from vanban.models.calendar import CALENDAR_CHANGE_KINDS, CalendarChange, DeadlineRule
-from vanban.services import Forbidden, ServiceError, audit
+from vanban.services import Forbidden, ServiceError, audit, permissions
 from vanban.services.calendar import WorkCalendar
 from vanban.services.clock import local, local_today
 from vanban.services.doctypes import DOCUMENT_TYPES, URGENCY_LABELS
@@ -410,6 +410,7 @@ def dashboard(
         Document.direction == "incoming",
         Document.due_date.is_not(None),
         Document.state != "returned",
+        permissions.secret_filter(user),
     )
     if not user.has_role("leader"):
         query = query.where(Document.department_id == user.department_id)

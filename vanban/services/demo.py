@@ -17,6 +17,7 @@ from vanban.models import (
 )
 from vanban.services import accounts, deadlines, drafts, files, outbox, trial, units
 from vanban.services.clock import local_today
+from vanban.services.register_books import SECRET_READER_ROLES
 from vanban.services.text import fold
 
 logger = logging.getLogger(__name__)
@@ -133,6 +134,9 @@ def _user(
             password_hash=_demo_password_hash(),
             organisation_id=organisation.id,
             department_id=department.id if department else None,
+            # Clerks and chairmen, who keep and read the secret registers, are
+            # cleared to read secret documents.
+            secret_clearance=any(role in SECRET_READER_ROLES for role in roles),
         )
         user.role_grants = [UserRole(role=role) for role in roles]
         session.add(user)

@@ -3,8 +3,14 @@
 import logging
 from datetime import date
 
+from flask import current_app
 from sqlalchemy import func, select
 
+from vanban.exchange.connector import (
+    MIB,
+    ConnectorConfig,
+    connected_organisation_ids,
+)
 from vanban.models import (
     Attachment,
     Document,
@@ -25,7 +31,7 @@ from vanban.services import (
 )
 from vanban.services.clock import local, local_today, now
 from vanban.services.doctypes import ABBREVIATIONS
-from vanban.services.documents import latest_version
+from vanban.services.documents import current_attachments, latest_version
 from vanban.services.files import StoredFile
 from vanban.services.text import nfc
 
@@ -45,6 +51,62 @@ FORMAT_CHECKLIST = (
     ("recipients", "Nơi nhận, kết thúc bằng “Lưu: VT, …”", True),
     ("layout", "Khổ A4, phông Times New Roman, lề trang đúng quy định", True),
 )
+
+
+# Bytes of an edXML package besides its attachments' base64 text: the header
+# with up to 100,000 characters of content, recipients and trace headers.
+PACKAGE_XML_MARGIN = MIB
+# Bytes per attachment besides its base64 text: its zip headers and its
+# manifest and AttachmentEncoded elements, with names of up to 255 bytes.
+ATTACHMENT_MARGIN = 4 * 1024
+
+
+def max_attachment_bytes(session, organisation_id: int, count: int) -> int:
+    """Return how many bytes `count` files may total to fit in one package.
+
+    Every outgoing document leaves as one edXML package. Each file is zipped,
+    which can add up to about 0.1 % to a file that does not compress, and is
+    then base64-encoded, which adds a third. The package limit is
+    CONNECTOR_MAX_PACKAGE_BYTES, and for an organisation without a connector
+    also this installation's hub limit HUB_MAX_PACKAGE_BYTES when it serves one.
+    """
+    limit = ConnectorConfig.from_app().max_package_bytes
+    config = current_app.config
+    own_hub = config.get("HUB_ENABLED") and organisation_id not in (
+        connected_organisation_ids(session)
+    )
+    if own_hub:
+        limit = min(limit, int(config.get("HUB_MAX_PACKAGE_BYTES", limit)))
+    room = limit - PACKAGE_XML_MARGIN - count * ATTACHMENT_MARGIN
+    return max(room * 3 // 4 * 999 // 1000, 0)
+
+
+def check_package_size(
+    session, organisation_id: int, sizes: list[int], field: str | None = "files"
+) -> None:
+    """Reject files that together are too large to send in one package."""
+    total = sum(sizes)
+    allowed = max_attachment_bytes(session, organisation_id, len(sizes))
+    if total <= allowed:
+        return
+    logger.warning(
+        "attachments of %d bytes rejected for organisation %s: limit %d bytes",
+        total,
+        organisation_id,
+        allowed,
+    )
+    raise ServiceError(
+        f"Tổng dung lượng tệp đính kèm ({_megabytes(total)}) vượt quá "
+        f"{_megabytes(allowed)}, mức một gói tin liên thông gửi được. "
+        "Hãy giảm dung lượng tệp (nén hoặc quét lại ở độ phân giải thấp hơn) "
+        "hoặc bớt phụ lục, gửi riêng bằng văn bản khác.",
+        field=field,
+    )
+
+
+def _megabytes(size: int) -> str:
+    """Write a byte count as MB with one decimal and a decimal comma."""
+    return f"{size / MIB:.1f} MB".replace(".", ",")
 
 
 def _clean_type(type_name: str) -> tuple[str, str]:
@@ -151,6 +213,7 @@ def create_draft(
         raise ServiceError(
             "Hãy tải lên tệp dự thảo hoặc nhập nội dung.", field="body_text"
         )
+    check_package_size(session, user.organisation_id, [f.size for f in files])
     if reply_to is not None:
         incoming.begin_reply(session, user, reply_to)
     department_id = user.department_id or (reply_to.department_id if reply_to else None)
@@ -217,6 +280,8 @@ def revise(
             "Dự thảo chưa có thay đổi: hãy sửa trích yếu, nội dung hoặc tải tệp mới.",
             field="body_text",
         )
+    if files:
+        check_package_size(session, draft.organisation_id, [f.size for f in files])
     draft.subject = _clean_subject(subject)
     draft.body_text = nfc(body_text)
     version = _new_version(session, user, draft, draft.body_text, nfc(note), files)
@@ -427,6 +492,7 @@ def compose(
         )
     if not files:
         raise ServiceError("Hãy đính kèm tệp văn bản đã ký.", field="files")
+    check_package_size(session, user.organisation_id, [f.size for f in files])
     document = _add_outgoing(
         session,
         user,
@@ -548,6 +614,8 @@ def issue(
     recipients = _recipients(session, document, recipient_ids, info_ids)
     organisation = document.organisation
     _check_trial_subject(session, organisation, recipients, subject)
+    sizes = [a.size for a in current_attachments(session, document)]
+    check_package_size(session, organisation.id, sizes, field=None)
 
     document.subject = subject
     _assign_number(session, document, organisation)

@@ -7,6 +7,7 @@ from sqlalchemy import func, select, update
 
 from vanban.models import Document, User, UserRole
 from vanban.models.notifications import NOTIFICATION_KINDS, Notification
+from vanban.services import permissions
 from vanban.services.clock import local_today, now
 from vanban.services.text import nfc
 
@@ -98,13 +99,16 @@ def notify_all(
     document: Document | None = None,
     actor: User | None = None,
 ) -> list[Notification]:
-    """Notify each user once, leaving out the user who caused the event."""
+    """Notify each user once, leaving out the user who caused the event and the
+    users from whom the document is a hidden secret."""
     sent = []
     seen: set[int] = set()
     for user in users:
         if user is None or user.id in seen or (actor and user.id == actor.id):
             continue
         seen.add(user.id)
+        if document is not None and permissions.conceals(session, user, document):
+            continue
         sent.append(notify(session, user, kind, text, document))
     return sent
 

@@ -100,6 +100,7 @@ KINDS = {
     ),
 }
 # Roles that may read the registers of their organisation, and the secret ones.
+# The secret registers also need the user's clearance (User.secret_clearance).
 READER_ROLES = ("clerk", "leader", "advisor", "admin")
 SECRET_READER_ROLES = ("clerk", "leader")
 # Roles that close a register year and record voided numbers.
@@ -112,8 +113,11 @@ FIRST_YEAR = 2000
 
 
 def can_read(user: User, secret: bool = False) -> bool:
-    roles = SECRET_READER_ROLES if secret else READER_ROLES
-    return bool(user.is_authenticated and user.has_role(*roles))
+    if not user.is_authenticated:
+        return False
+    if secret:
+        return user.has_role(*SECRET_READER_ROLES) and user.secret_clearance
+    return user.has_role(*READER_ROLES)
 
 
 def can_keep(user: User) -> bool:

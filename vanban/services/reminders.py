@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from vanban.models import Document, User, UserRole
 from vanban.models.calendar import DeadlineReminder
-from vanban.services import notifications
+from vanban.services import notifications, permissions
 from vanban.services.clock import local_today, now
 from vanban.services.deadlines import calendar_for
 
@@ -146,6 +146,8 @@ def send_due_reminders(session, today: date | None = None) -> int:
         if kind is None:
             continue
         for user in _assignees(session, document):
+            if permissions.conceals(session, user, document):
+                continue
             if not _record(session, document, user, kind):
                 continue
             notifications.notify(

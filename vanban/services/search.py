@@ -560,8 +560,13 @@ def _document_texts(session, ids: list[int]) -> dict[int, list[str]]:
 # Highlighting
 
 
-# Highlighting folds letter by letter, and a page repeats the same letters.
-_fold_letter = functools.lru_cache(maxsize=4096)(fold)
+@functools.lru_cache(maxsize=4096)
+def _fold_letter(letter: str) -> str:
+    """Fold one letter for highlighting, keeping whitespace, which `fold` strips.
+
+    A page repeats the same letters, so the results are cached.
+    """
+    return letter if letter.isspace() else fold(letter)
 
 
 def highlight(value: str | None, terms: list[str]) -> Markup:
@@ -569,15 +574,22 @@ def highlight(value: str | None, terms: list[str]) -> Markup:
     original = nfc(value)
     if not original or not terms:
         return escape(original)
-    # Fold letter by letter, remembering which letter each folded one came from.
-    owners: list[int] = []
-    pieces: list[str] = []
-    for index, letter in enumerate(original):
-        piece = letter if letter.isspace() else _fold_letter(letter)
-        pieces.append(piece)
-        owners.extend([index] * len(piece))
+    pieces = list(map(_fold_letter, original))
     folded = "".join(pieces)
-
+    if set(map(len, pieces)) == {1}:
+        # Each letter folds to one letter, as Vietnamese text does, so a
+        # position in the folded text is the same in the original.
+        spans = []
+        for term in terms:
+            start = folded.find(term)
+            while start != -1:
+                spans.append((start, start + len(term)))
+                start = folded.find(term, start + len(term))
+        return _render_spans(original, spans)
+    # Otherwise remember which letter each folded one came from.
+    owners: list[int] = []
+    for index, piece in enumerate(pieces):
+        owners.extend([index] * len(piece))
     marked = [False] * len(original)
     for term in terms:
         start = folded.find(term)
@@ -585,17 +597,31 @@ def highlight(value: str | None, terms: list[str]) -> Markup:
             for position in range(start, start + len(term)):
                 marked[owners[position]] = True
             start = folded.find(term, start + len(term))
-    return _render_marks(original, marked)
+    spans = []
+    for index, is_marked in enumerate(marked):
+        if is_marked:
+            spans.append((index, index + 1))
+    return _render_spans(original, spans)
 
 
-def _render_marks(original: str, marked: list[bool]) -> Markup:
+def _render_spans(original: str, spans: list[tuple[int, int]]) -> Markup:
+    """Escape the text and wrap its marked spans in <mark>, one mark for spans
+    that touch or overlap."""
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
     parts: list[str] = []
-    start = 0
-    for index in range(1, len(original) + 1):
-        if index == len(original) or marked[index] != marked[start]:
-            chunk = str(escape(original[start:index]))
-            parts.append(f"<mark>{chunk}</mark>" if marked[start] else chunk)
-            start = index
+    done = 0
+    for start, end in merged:
+        if start > done:
+            parts.append(str(escape(original[done:start])))
+        parts.append(f"<mark>{escape(original[start:end])}</mark>")
+        done = end
+    if done < len(original):
+        parts.append(str(escape(original[done:])))
     return Markup("".join(parts))
 
 

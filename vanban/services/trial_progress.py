@@ -22,7 +22,7 @@ from vanban.models import (
 )
 from vanban.services import trial
 from vanban.services.clock import now
-from vanban.services.doctypes import STATUS_LABELS
+from vanban.services.doctypes import SECRECY_LABELS, STATUS_LABELS
 
 
 @dataclass(frozen=True)
@@ -325,7 +325,12 @@ def _checks(session, ward: Organisation, document: Document | None) -> Checks:
     checks = Checks()
     if document is None or document.state != "issued":
         return checks
-    checks.subject = document.subject
+    # NOTE: the table is shared by every viewer and exported, so it withholds a
+    # secret document's subject even from trainers cleared to read it.
+    if document.secrecy > 0:
+        checks.subject = f"Văn bản {SECRECY_LABELS[document.secrecy]}"
+    else:
+        checks.subject = document.subject
     checks.subject_ok = trial.subject_matches(document.subject, ward)
     recipients = session.scalars(
         select(Recipient)
