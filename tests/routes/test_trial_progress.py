@@ -674,3 +674,63 @@ def test_reset_blocked_returns_conflict(login_as):
     assert db.session.get(Document, directive_id) is not None
     assert db.session.get(TrialWard, badinh.id).reset_at == reset_at
     assert resets() == resets_before
+
+
+def test_secret_documents_follow_the_viewer(played, login_as):
+    """An uncleared trainer sees a secret document's step times, never its
+    link, id or subject; a cleared trainer sees them all."""
+    fresh()
+    ids = [played["directive"], played["reply"], played["own"]]
+    subject = db.session.get(Document, played["reply"]).subject
+    db.session.execute(update(Document).where(Document.id.in_(ids)).values(secrecy=2))
+    db.session.commit()
+
+    trainer = login_as(TRAINER)
+    pages = {
+        "page": trainer.get("/trial/"),
+        "fragment": trainer.get("/trial/progress", htmx=True),
+        "report": trainer.get("/trial/report"),
+    }
+    for name, response in pages.items():
+        text = response.get_data(as_text=True)
+        assert response.status_code == 200, name
+        for document_id in ids:
+            assert f"/documents/{document_id}#" not in text, name
+        assert trial_progress.HIDDEN_SUBJECT in text, name
+        assert "Tối mật" not in text, name
+        assert subject not in text, name
+        # The trial still needs the step times.
+        assert "45 phút" in text, name
+
+    data = trainer.get("/trial/progress.json").get_json()
+    badinh = {w["name"]: w for w in data["wards"]}["UBND Phường Ba Đình"]
+    assert badinh["scenario01"]["directive_id"] is None
+    assert badinh["scenario01"]["reply_id"] is None
+    assert badinh["scenario02"]["document_id"] is None
+    for scenario in ("scenario01", "scenario02"):
+        cells = badinh[scenario]["cells"].values()
+        assert all(cell["document_id"] is None for cell in cells)
+        assert badinh[scenario]["checks"]["subject"] == trial_progress.HIDDEN_SUBJECT
+    assert badinh["scenario01"]["cells"]["s01_instruct"]["seconds"] == 45 * 60
+
+    book = load_workbook(io.BytesIO(trainer.get("/trial/progress.xlsx").data))
+    rows = list(book.active.iter_rows(values_only=True))
+    by_name = {row[0]: dict(zip(rows[0], row, strict=True)) for row in rows[1:]}
+    assert by_name["UBND Phường Ba Đình"]["KB01 Trích yếu"] == (
+        trial_progress.HIDDEN_SUBJECT
+    )
+
+    fresh()
+    user(TRAINER).secret_clearance = True
+    db.session.commit()
+    trainer = login_as(TRAINER)
+    page = trainer.get("/trial/").get_data(as_text=True)
+    assert f'href="/documents/{played["reply"]}#timeline"' in page
+    assert subject in page
+    data = trainer.get("/trial/progress.json").get_json()
+    badinh = {w["name"]: w for w in data["wards"]}["UBND Phường Ba Đình"]
+    assert badinh["scenario01"]["reply_id"] == played["reply"]
+    assert badinh["scenario01"]["checks"]["subject"] == subject
+    book = load_workbook(io.BytesIO(trainer.get("/trial/progress.xlsx").data))
+    rows = list(book.active.iter_rows(values_only=True))
+    assert subject in rows[1] + rows[2]

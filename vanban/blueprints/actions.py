@@ -7,6 +7,8 @@ from collections.abc import Callable
 from flask import abort, flash, make_response, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms import SelectField
+from wtforms.validators import Optional
 
 from vanban import forms
 from vanban.extensions import db
@@ -32,11 +34,18 @@ from vanban.web import render, wants_fragment
 
 logger = logging.getLogger(__name__)
 
+
+class ForwardForm(forms.NoteForm):
+    # Empty for the whole advisory unit. A named advisor becomes the holder, so
+    # they may read the document even when it is secret and they lack clearance.
+    advisor = SelectField("Người tham mưu", validators=[Optional()], default="")
+
+
 # Form class posted by each action.
 ACTION_FORMS = {
     "register": forms.EmptyForm,
     "return": forms.ReasonForm,
-    "forward": forms.NoteForm,
+    "forward": ForwardForm,
     "propose": forms.ProposeForm,
     "instruct": forms.InstructForm,
     "assign": forms.AssignForm,
@@ -101,14 +110,16 @@ def _departments(organisation_id: int) -> list[Department]:
     )
 
 
-def _officers(organisation_id: int, department_id: int | None = None) -> list[User]:
+def _users_with_role(
+    organisation_id: int, role: str, department_id: int | None = None
+) -> list[User]:
     query = (
         select(User)
         .join(UserRole)
         .where(
             User.organisation_id == organisation_id,
             User.active,
-            UserRole.role == "officer",
+            UserRole.role == role,
         )
         .order_by(User.full_name)
     )
@@ -170,13 +181,21 @@ def prepare_form(name: str, document: Document, form=None):
         form.lead.choices = (
             [("", "— Chọn —")]
             + [(f"d{d.id}", f"Phòng: {d.name}") for d in departments]
-            + [(f"u{u.id}", f"Chuyên viên: {u.full_name}") for u in _officers(org_id)]
+            + [
+                (f"u{u.id}", f"Chuyên viên: {u.full_name}")
+                for u in _users_with_role(org_id, "officer")
+            ]
         )
         form.support.choices = [(d.id, d.name) for d in departments]
         form.info.choices = [(d.id, d.name) for d in departments]
+    elif name == "forward":
+        form.advisor.choices = [("", "— Cả bộ phận tham mưu —")] + [
+            (str(u.id), u.full_name) for u in _users_with_role(org_id, "advisor")
+        ]
     elif name == "assign":
         form.officer.choices = [
-            (u.id, u.full_name) for u in _officers(org_id, document.department_id)
+            (u.id, u.full_name)
+            for u in _users_with_role(org_id, "officer", document.department_id)
         ]
     elif name == "issue":
         choices = _recipient_choices(document)
@@ -301,6 +320,7 @@ def perform(
         return document_response(document, 422, failed=name, failed_form=form)
     try:
         result = act()
+        workflow.require_secret_reader(db.session, document, name)
     except ServiceError as error:
         if error.status_code != 422:
             raise

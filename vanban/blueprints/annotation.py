@@ -1,6 +1,6 @@
 """Proposals, instructions (bút phê) and assignments on incoming documents."""
 
-from flask import Blueprint
+from flask import Blueprint, url_for
 from flask_login import current_user, login_required
 
 from vanban import forms
@@ -17,12 +17,22 @@ def propose(document_id: int):
     """Send the advisor's handling proposal to the chairman."""
     document = load_document(document_id, for_update=True)
     form = forms.ProposeForm()
+
+    def act():
+        incoming.propose(db.session, current_user, document, form.text.data)
+        # An advisor named at the forward held the document until now.
+        document.holder_id = None
+
+    # An uncleared advisor reads a secret document only while holding it, so
+    # after proposing they return to the list instead of a 404.
+    loses_access = document.secrecy > 0 and not current_user.secret_clearance
     return perform(
         document,
         "propose",
         form,
-        lambda: incoming.propose(db.session, current_user, document, form.text.data),
+        act,
         "Đã trình đề xuất xử lý lên lãnh đạo.",
+        redirect_to=url_for("inbox.index") if loses_access else None,
     )
 
 

@@ -4,7 +4,7 @@ from flask import Blueprint
 from flask_login import current_user, login_required
 
 from vanban import forms
-from vanban.blueprints.actions import load_document, perform
+from vanban.blueprints.actions import ForwardForm, load_document, perform
 from vanban.blueprints.listing import list_response
 from vanban.extensions import db
 from vanban.services import incoming
@@ -39,17 +39,22 @@ def return_to_sender(document_id: int):
 @bp.post("/<int:document_id>/forward")
 @login_required
 def forward(document_id: int):
-    """Forward a registered document to the advisor."""
+    """Forward a registered document to the advisory unit or one advisor.
+
+    The form only offers the organisation's active advisors, so a named one
+    is valid here.
+    """
     document = load_document(document_id, for_update=True)
-    form = forms.NoteForm()
+    form = ForwardForm()
+
+    def act():
+        incoming.forward_to_advisor(db.session, current_user, document, form.note.data)
+        # NOTE: the audit row of the forward does not name the advisor; the
+        # document page shows them as the holder until the proposal.
+        document.holder_id = int(form.advisor.data) if form.advisor.data else None
+
     return perform(
-        document,
-        "forward",
-        form,
-        lambda: incoming.forward_to_advisor(
-            db.session, current_user, document, form.note.data
-        ),
-        "Đã chuyển văn bản cho bộ phận tham mưu.",
+        document, "forward", form, act, "Đã chuyển văn bản cho bộ phận tham mưu."
     )
 
 

@@ -19,7 +19,6 @@ from vanban.services import (
     drafts,
     incoming,
     numbering,
-    permissions,
     register_books,
     register_settings,
 )
@@ -41,15 +40,13 @@ FILTER_KEYS = (
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def register_duplicates(document: Document) -> list[Document]:
-    """List the earlier documents that an arrived document may duplicate."""
+def register_duplicates(document: Document) -> tuple[list[Document], int]:
+    """Return the earlier documents that an arrived document may duplicate and
+    the user may read, with the count of the other ones."""
     if document.direction != "incoming" or document.state != "arrived":
-        return []
-    return [
-        earlier
-        for earlier in incoming.duplicates_of(db.session, document)
-        if not permissions.conceals(db.session, current_user, earlier)
-    ]
+        return [], 0
+    duplicates = incoming.duplicates_of(db.session, document)
+    return incoming.readable_duplicates(db.session, current_user, duplicates)
 
 
 # The document page shows the warning next to the "Vào sổ" button.

@@ -223,7 +223,7 @@ def prepare():
 def index():
     """Show the progress dashboard, which refreshes its table by itself."""
     _check_runner()
-    data = trial_progress.progress(db.session)
+    data = trial_progress.progress(db.session, viewer=current_user)
     return render(
         "trial/index.html",
         "trial/_progress.html",
@@ -236,7 +236,7 @@ def index():
 def progress_fragment():
     """Return the progress table that the dashboard polls."""
     _check_runner()
-    data = trial_progress.progress(db.session)
+    data = trial_progress.progress(db.session, viewer=current_user)
     return render("trial/index.html", "trial/_progress.html", **_progress_context(data))
 
 
@@ -248,7 +248,7 @@ def progress_json():
     if not trial.can_run(current_user):
         logger.warning("trial progress JSON denied to user %s", current_user.id)
         return jsonify(error="Bạn không có quyền xem tiến độ thử nghiệm."), 403
-    data = trial_progress.progress(db.session)
+    data = trial_progress.progress(db.session, viewer=current_user)
     return jsonify(trial_progress.as_json(data))
 
 
@@ -257,7 +257,7 @@ def progress_json():
 def progress_xlsx():
     """Send the dashboard as a spreadsheet."""
     _check_runner()
-    data = trial_progress.progress(db.session)
+    data = trial_progress.progress(db.session, viewer=current_user)
     stream = io.BytesIO()
     _workbook(data).save(stream)
     stream.seek(0)
@@ -275,7 +275,7 @@ def progress_xlsx():
 def report():
     """Show a printable report with a chart of the mean time of each step."""
     _check_runner()
-    data = trial_progress.progress(db.session)
+    data = trial_progress.progress(db.session, viewer=current_user)
     return render("trial/report.html", chart=_chart(data), **_progress_context(data))
 
 

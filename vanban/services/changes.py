@@ -180,17 +180,6 @@ def replace(
     replacement = _pick_replacement(
         session, user, document, typed_number, replacement_id
     )
-    earlier = session.scalar(
-        select(Document).where(Document.replaced_by_id == replacement.id).limit(1)
-    )
-    if earlier is not None:
-        # The hub identifies a replacement by its DocumentId and business type, so
-        # one document can replace one other only.
-        raise ServiceError(
-            f"Văn bản số “{typed_number}” đã được dùng để thay thế văn bản số "
-            f"“{earlier.number_and_notation}”.",
-            field="replacement",
-        )
     _check_secret_recipients(document, replacement)
     document.replaced_by_id = replacement.id
     for recipient in document.recipients:
@@ -250,7 +239,7 @@ def replacement_choices(
     usable = [
         d
         for d in numbered_documents(session, user, document, typed_number)
-        if _usable(d)
+        if _usable(session, d)
     ]
     return [(d.id, choice_label(d)) for d in usable] if len(usable) > 1 else []
 
@@ -270,8 +259,22 @@ def choice_label(document: Document) -> str:
     return f"{' – '.join(parts)}: {subject}"
 
 
-def _usable(document: Document) -> bool:
-    return document.state == "issued" and document.replaced_by_id is None
+def _usable(session, document: Document) -> bool:
+    """Tell whether the document may replace another: issued, not replaced and
+    not yet used as a replacement. The hub identifies a replacement by its
+    DocumentId and business type, so one document replaces one other only."""
+    return (
+        document.state == "issued"
+        and document.replaced_by_id is None
+        and _replaced_with(session, document) is None
+    )
+
+
+def _replaced_with(session, replacement: Document) -> Document | None:
+    """Return the document that `replacement` already replaces, if any."""
+    return session.scalar(
+        select(Document).where(Document.replaced_by_id == replacement.id).limit(1)
+    )
 
 
 def _pick_replacement(
@@ -301,9 +304,9 @@ def _pick_replacement(
             f"Không có văn bản đi đã phát hành số “{typed_number}” để thay thế.",
             field="replacement",
         )
-    usable = [d for d in matches if _usable(d)]
+    usable = [d for d in matches if _usable(session, d)]
     if not usable:
-        _raise_unusable(document, matches[0])
+        _raise_unusable(session, user, document, matches[0])
     if replacement_id is not None:
         picked = [d for d in usable if d.id == replacement_id]
         if not picked:
@@ -322,8 +325,15 @@ def _pick_replacement(
     return usable[0]
 
 
-def _raise_unusable(document: Document, match: Document) -> None:
+def _raise_unusable(session, user: User, document: Document, match: Document) -> None:
     number = match.number_and_notation
+    earlier = _replaced_with(session, match)
+    if earlier is not None:
+        raise ServiceError(
+            f"Văn bản số “{number}” đã được dùng để thay thế "
+            f"{_named(session, user, earlier)}.",
+            field="replacement",
+        )
     if match.state == "revoked":
         raise ServiceError(
             f"Văn bản số “{number}” đã bị thu hồi, không dùng để thay thế được.",
@@ -336,11 +346,19 @@ def _raise_unusable(document: Document, match: Document) -> None:
             field="replacement",
         )
     raise ServiceError(
-        f"Văn bản số “{number}” đã được thay thế bằng văn bản số "
-        f"“{match.replaced_by.number_and_notation}”, không dùng để thay thế văn "
+        f"Văn bản số “{number}” đã được thay thế bằng "
+        f"{_named(session, user, match.replaced_by)}, không dùng để thay thế văn "
         "bản khác được.",
         field="replacement",
     )
+
+
+def _named(session, user: User, other: Document) -> str:
+    """Name another document in a message, leaving out the number of a secret
+    document hidden from the user."""
+    if permissions.conceals(session, user, other):
+        return f"một văn bản {SECRECY_LABELS[other.secrecy]}"
+    return f"văn bản số “{other.number_and_notation}”"
 
 
 def _check_secret_recipients(document: Document, replacement: Document) -> None:

@@ -6,7 +6,14 @@ from datetime import date
 from sqlalchemy import or_, select
 
 from vanban.models import Assignment, Department, Document, Instruction, User
-from vanban.services import ServiceError, audit, numbering, outbox, workflow
+from vanban.services import (
+    ServiceError,
+    audit,
+    numbering,
+    outbox,
+    permissions,
+    workflow,
+)
 from vanban.services.clock import local_today, now
 from vanban.services.text import nfc
 
@@ -57,7 +64,10 @@ def duplicates_of(session, document: Document) -> list[Document]:
 
     A duplicate has the same exchange document id, or the same number, symbol
     and issuing body once look-alike letters, NFD text, case and spaces are
-    evened out.
+    evened out. A secret and an ordinary document with the same number, symbol
+    and body are not duplicates, because the secret series repeats the
+    ordinary numbers. The result may contain documents the clerk may not read, so
+    callers show them through `readable_duplicates`.
     """
     number = _number_key(document.number)
     conditions = []
@@ -90,6 +100,7 @@ def duplicates_of(session, document: Document) -> list[Document]:
         )
         same_reference = (
             bool(number)
+            and (other.secrecy > 0) == (document.secrecy > 0)
             and _number_key(other.number) == number
             and _match_key(other.notation) == _match_key(document.notation)
             and _match_key(other.organ_name) == _match_key(document.organ_name)
@@ -99,7 +110,27 @@ def duplicates_of(session, document: Document) -> list[Document]:
     return found
 
 
-def _duplicate_message(earlier: Document) -> str:
+def readable_duplicates(
+    session, user: User, duplicates: list[Document]
+) -> tuple[list[Document], int]:
+    """Split duplicates into those the user may read and a count of the others.
+
+    The warning names only the readable ones, so that it never shows the
+    number or subject of a secret document hidden from the clerk.
+    """
+    readable = [d for d in duplicates if permissions.can_view(session, user, d)]
+    return readable, len(duplicates) - len(readable)
+
+
+def _duplicate_message(session, user: User, duplicates: list[Document]) -> str:
+    readable, _ = readable_duplicates(session, user, duplicates)
+    if not readable:
+        return (
+            "Văn bản này có thể đã được nhận trước đây: đã có văn bản cùng số, "
+            "ký hiệu và cơ quan ban hành, hoặc cùng mã văn bản liên thông. Nếu "
+            "vẫn cần vào sổ, đánh dấu xác nhận rồi bấm vào sổ lại."
+        )
+    earlier = readable[0]
     when = earlier.register_number and f", số đến {earlier.register_number}"
     return (
         f"Văn bản này có thể đã được nhận trước đây: văn bản số "
@@ -120,7 +151,9 @@ def register(
     workflow.require(user, document, "register")
     duplicates = duplicates_of(session, document)
     if duplicates and not confirm_duplicate:
-        raise ServiceError(_duplicate_message(duplicates[0]), field="confirm_duplicate")
+        raise ServiceError(
+            _duplicate_message(session, user, duplicates), field="confirm_duplicate"
+        )
     series = numbering.series_for(
         session,
         document.organisation_id,

@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from vanban.models import Document, User, UserRole
 from vanban.models.notifications import NOTIFICATION_KINDS, Notification
@@ -216,13 +216,27 @@ def notify_for_event(
     return notify_all(session, users, kind, text, document, actor=actor)
 
 
+def _shown_to(user: User):
+    """Return a WHERE clause selecting the user's notifications that the list
+    shows: those without a document, and those about a document the user may
+    read now. Clearance removed or a document handed on hides the others."""
+    readable = exists(
+        select(Document.id).where(
+            Document.id == Notification.document_id,
+            permissions.visible_filter(user),
+        )
+    )
+    return and_(
+        Notification.user_id == user.id,
+        or_(Notification.document_id.is_(None), readable),
+    )
+
+
 def unread_count(session, user: User) -> int:
-    """Return how many of the user's notifications are unread."""
+    """Return how many of the notifications listed to the user are unread."""
     return (
         session.scalar(
-            select(func.count()).where(
-                Notification.user_id == user.id, Notification.read_at.is_(None)
-            )
+            select(func.count()).where(_shown_to(user), Notification.read_at.is_(None))
         )
         or 0
     )
@@ -238,8 +252,9 @@ class NotificationPage:
 
 
 def list_for_user(session, user: User, page: int, page_size: int) -> NotificationPage:
-    """Return one page of the user's notifications, newest first."""
-    owned = Notification.user_id == user.id
+    """Return one page of the user's notifications, newest first, leaving out
+    those about documents the user may not read."""
+    owned = _shown_to(user)
     total = session.scalar(select(func.count()).where(owned)) or 0
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)

@@ -11,7 +11,7 @@ from openpyxl.styles import Alignment, Font
 from sqlalchemy import func, select
 
 from vanban.models import Department, Document, User
-from vanban.services import Forbidden, ServiceError
+from vanban.services import Forbidden, ServiceError, permissions
 from vanban.services.clock import check_day, day_end, day_start, local, local_today
 
 logger = logging.getLogger(__name__)
@@ -164,7 +164,8 @@ def build_report(
 
     Incoming documents enter when received (or entered by hand), outgoing ones
     when their draft is created. Each is classified by its state on `as_of`.
-    Without a department the report has one row per department.
+    Without a department the report has one row per department. Secret
+    documents count only for users who may read them, as in the lists.
     """
     if direction not in DIRECTIONS:
         raise ServiceError("Loại báo cáo không hợp lệ.")
@@ -190,6 +191,7 @@ def build_report(
         Document.direction == direction,
         entered >= day_start(start),
         entered < day_end(end),
+        permissions.secret_filter(user),
     )
     if department_id is not None:
         query = query.where(Document.department_id == department_id)

@@ -19,10 +19,11 @@ from vanban.models import (
     Organisation,
     Recipient,
     TrialWard,
+    User,
 )
-from vanban.services import trial
+from vanban.services import permissions, trial
 from vanban.services.clock import now
-from vanban.services.doctypes import SECRECY_LABELS, STATUS_LABELS
+from vanban.services.doctypes import STATUS_LABELS
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ CELL_LABELS = {
 }
 # Cell states that let the next step begin.
 FINISHED = ("done", "skipped")
+# Shown instead of the subject of a secret document the viewer may not read.
+HIDDEN_SUBJECT = "Văn bản mật"
 
 
 @dataclass
@@ -119,6 +122,14 @@ class WardProgress:
     current_step: Step | None = None
     waiting_since: datetime | None = None
     stuck: bool = False
+    # Secret documents of the row that the viewer may not read: their cells
+    # keep the step times but give no document id and no subject.
+    hidden_ids: frozenset[int] = frozenset()
+
+    def document_id(self, document: Document | None) -> int | None:
+        if document is None or document.id in self.hidden_ids:
+            return None
+        return document.id
 
 
 @dataclass
@@ -131,14 +142,17 @@ class Progress:
     average_seconds: dict[str, int]
 
 
-def progress(session, at: datetime | None = None) -> Progress:
-    """Build the dashboard's rows for every participating ward."""
+def progress(
+    session, at: datetime | None = None, viewer: User | None = None
+) -> Progress:
+    """Build the dashboard's rows for every participating ward, as the viewer
+    may see them. Without a viewer, every secret document stays hidden."""
     # NOTE: each ward costs a handful of queries on every refresh. That suits
     # the tens of wards of a trial, but no benchmark covers more.
     at = at or now()
     current = trial.settings(session)
     rows = [
-        ward_progress(session, row, at, current.stuck_hours)
+        ward_progress(session, row, at, current.stuck_hours, viewer)
         for row in trial.participants(session)
     ]
     return Progress(
@@ -183,23 +197,43 @@ def trial_documents(session, row: TrialWard) -> tuple[Document | None, ...]:
 
 
 def ward_progress(
-    session, row: TrialWard, at: datetime, stuck_hours: int
+    session,
+    row: TrialWard,
+    at: datetime,
+    stuck_hours: int,
+    viewer: User | None = None,
 ) -> WardProgress:
     directive, reply, own = trial_documents(session, row)
+    documents = [d for d in (directive, reply, own) if d is not None]
     result = WardProgress(
         ward=row.organisation,
         counting_from=trial.counting_from(session, row),
         directive=directive,
         reply=reply,
         own=own,
+        hidden_ids=frozenset(d.id for d in documents if _hidden(session, viewer, d)),
     )
-    events = _events(session, [d for d in (directive, reply, own) if d is not None])
+    events = _events(session, documents)
     result.cells.update(_scenario01(session, directive, reply, events))
     result.cells.update(_scenario02(own, events))
-    result.s01_checks = _checks(session, row.organisation, reply)
-    result.s02_checks = _checks(session, row.organisation, own)
+    for cell in result.cells.values():
+        if cell.document_id in result.hidden_ids:
+            cell.document_id = None
+    result.s01_checks = _checks(session, row.organisation, reply, result.hidden_ids)
+    result.s02_checks = _checks(session, row.organisation, own, result.hidden_ids)
     _mark_waiting(result, at, stuck_hours)
     return result
+
+
+def _hidden(session, viewer: User | None, document: Document) -> bool:
+    """Tell whether the document is secret and the viewer may not read it.
+
+    Such a document still counts, because the trial needs every ward's step
+    times. Only its id, link and subject are left out.
+    """
+    if document.secrecy == 0:
+        return False
+    return viewer is None or not permissions.can_view(session, viewer, document)
 
 
 def _events(session, documents: list[Document]) -> dict[int, list[AuditEvent]]:
@@ -321,14 +355,17 @@ def _durations(cells: dict[str, Cell], steps: tuple[Step, ...]) -> None:
         previous = cell.at
 
 
-def _checks(session, ward: Organisation, document: Document | None) -> Checks:
+def _checks(
+    session,
+    ward: Organisation,
+    document: Document | None,
+    hidden_ids: frozenset[int] = frozenset(),
+) -> Checks:
     checks = Checks()
     if document is None or document.state != "issued":
         return checks
-    # NOTE: the table is shared by every viewer and exported, so it withholds a
-    # secret document's subject even from trainers cleared to read it.
-    if document.secrecy > 0:
-        checks.subject = f"Văn bản {SECRECY_LABELS[document.secrecy]}"
+    if document.id in hidden_ids:
+        checks.subject = HIDDEN_SUBJECT
     else:
         checks.subject = document.subject
     checks.subject_ok = trial.subject_matches(document.subject, ward)
@@ -422,9 +459,6 @@ def as_json(data: Progress) -> dict:
             "checks": checks_json(checks),
         }
 
-    def document_id(document: Document | None) -> int | None:
-        return document.id if document is not None else None
-
     return {
         "generated_at": instant(data.generated_at),
         "stuck_hours": data.stuck_hours,
@@ -447,15 +481,15 @@ def as_json(data: Progress) -> dict:
                     SCENARIO01_STEPS,
                     row.s01_checks,
                     {
-                        "directive_id": document_id(row.directive),
-                        "reply_id": document_id(row.reply),
+                        "directive_id": row.document_id(row.directive),
+                        "reply_id": row.document_id(row.reply),
                     },
                 ),
                 "scenario02": scenario_json(
                     row,
                     SCENARIO02_STEPS,
                     row.s02_checks,
-                    {"document_id": document_id(row.own)},
+                    {"document_id": row.document_id(row.own)},
                 ),
             }
             for row in data.wards

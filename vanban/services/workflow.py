@@ -7,8 +7,10 @@ Views ask `allowed_actions` which buttons to show; every service action calls
 import logging
 from dataclasses import dataclass
 
-from vanban.models import Document, User
-from vanban.services import Conflict, Forbidden
+from sqlalchemy import select
+
+from vanban.models import Department, Document, User, UserRole
+from vanban.services import Conflict, Forbidden, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -281,4 +283,81 @@ def require(user: User, document: Document, name: str) -> Transition:
     )
     raise Forbidden(
         f"Bạn không có quyền thực hiện “{transition.label}” với văn bản này."
+    )
+
+
+# Role names as the rejection of a secret hand-over words them.
+TAKER_LABELS = {
+    "clerk": "văn thư",
+    "advisor": "tham mưu",
+    "leader": "lãnh đạo UBND",
+    "head": "lãnh đạo phòng",
+    "officer": "chuyên viên",
+    "format_reviewer": "người kiểm soát văn bản",
+}
+# Actions whose form can name one person, who may then read the secret
+# document: the form field and the advice added to the rejection.
+NAMED_TAKER = {
+    "forward": ("advisor", "hoặc chọn một người tham mưu cụ thể"),
+    "instruct": ("lead", "hoặc giao chủ trì cho một chuyên viên cụ thể"),
+}
+
+
+def require_secret_reader(session, document: Document, action: str) -> None:
+    """Raise ServiceError when no user who may take the secret document's
+    next action may also read it, so that it would wait unseen.
+
+    A user reads it when cleared, or when holding, writing or assigned it by
+    name. The message names the role that needs clearance. Documents without
+    secrecy pass without a query.
+    """
+    if document.secrecy == 0:
+        return
+    # Imported here because permissions reads TRANSITIONS from this module.
+    from vanban.services import permissions
+
+    pending = [
+        t
+        for t in TRANSITIONS
+        if t.direction == document.direction and document.state in t.sources
+    ]
+    if not pending:
+        return
+    candidates = session.scalars(
+        select(User)
+        .join(UserRole, UserRole.user_id == User.id)
+        .where(
+            User.organisation_id == document.organisation_id,
+            User.active.is_(True),
+            UserRole.role.in_({t.role for t in pending}),
+        )
+        .distinct()
+    )
+    for candidate in candidates:
+        if any(may(candidate, document, t.name) for t in pending):
+            if permissions.can_view(session, candidate, document):
+                return
+    role = pending[0].role
+    takers = TAKER_LABELS.get(role, role)
+    # The relationship may still hold the department from before the action.
+    department = (
+        session.get(Department, document.department_id)
+        if pending[0].actor == "department_head" and document.department_id
+        else None
+    )
+    if department is not None:
+        takers = f"{takers} nào của {department.name}"
+    else:
+        takers = f"{takers} nào"
+    field, advice = NAMED_TAKER.get(action, (None, ""))
+    logger.warning(
+        "action %s on secret document %s rejected: no %s may read it",
+        action,
+        document.id,
+        role,
+    )
+    raise ServiceError(
+        f"Văn bản mật: chưa có {takers} được xem văn bản mật. Đề nghị quản trị "
+        f"cấp quyền{' ' + advice if advice else ''}.",
+        field=field,
     )
