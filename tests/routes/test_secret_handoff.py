@@ -1,7 +1,7 @@
 """Handing a secret incoming document on to people who may read it.
 
 In the demo only clerks and chairmen are cleared. A workflow action that
-would leave a secret document with nobody able to read it is rejected with a
+would leave a secret document with no user able to read it is rejected with a
 message naming who needs clearance; naming a person (an advisor at the
 forward, an officer as lead) lets the document go on.
 """
@@ -47,7 +47,7 @@ def test_secret_document_goes_on_only_to_named_readers(session, login_as):
     document = registered_secret(session, ward)
     clerk = login_as(ward_username("clerk"))
 
-    # Nobody of the advisory unit may read it: rejected, the note kept.
+    # No user of the advisory unit may read it: rejected, the note kept.
     response = clerk.post(
         f"/inbox/{document.id}/forward", {"note": "Ghi chú của văn thư", "advisor": ""}
     )
@@ -91,7 +91,7 @@ def test_secret_document_goes_on_only_to_named_readers(session, login_as):
     assert "giao chủ trì cho một chuyên viên cụ thể" in page
     assert "Giao Phòng Kinh tế chủ trì." in page
 
-    # An officer named as lead holds it and goes on.
+    # An officer named as lead becomes its holder and goes on.
     response = leader.post(
         f"/annotation/{document.id}/instruct",
         {**instruction, "lead": f"u{officer.id}"},

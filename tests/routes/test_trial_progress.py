@@ -677,8 +677,8 @@ def test_reset_blocked_returns_conflict(login_as):
 
 
 def test_secret_documents_follow_the_viewer(played, login_as):
-    """An uncleared trainer sees a secret document's step times, never its
-    link, id or subject; a cleared trainer sees them all."""
+    """An uncleared trainer gets a secret document's step times, never its
+    link, id or subject. A cleared trainer gets them all."""
     fresh()
     ids = [played["directive"], played["reply"], played["own"]]
     subject = db.session.get(Document, played["reply"]).subject

@@ -236,7 +236,7 @@ def receive_document(
     update (2) changes the incoming document it names instead. The same
     sender, DocumentId and business type are taken in once. A repeat returns
     the first document with `created` false and queues nothing. Raise
-    IntakeError when the package cannot be taken in. `stored` holds the
+    IntakeError when the package cannot be taken in. `stored` contains the
     attachments as `store_files` already stored them, if it was called.
     """
     key = {
