@@ -127,9 +127,11 @@ def test_inbox_page_shows_the_counts(session, login_as, clerk):
     expected = _expected(session, clerk, "incoming")
     html = login_as(ward_username("clerk")).get("/inbox/").get_data(as_text=True)
 
-    shown = re.search(r'<ul class="counts".*?</ul>', html, re.S)
-    assert shown, "the counts by state are missing"
-    numbers = [int(n) for n in re.findall(r"<strong>(\d+)</strong>", shown.group(0))]
+    counts_list = re.search(r'<ul class="counts".*?</ul>', html, re.S)
+    assert counts_list, "the counts by state are missing"
+    numbers = [
+        int(n) for n in re.findall(r"<strong>(\d+)</strong>", counts_list.group(0))
+    ]
     assert sorted(numbers) == sorted(expected.values())
 
 

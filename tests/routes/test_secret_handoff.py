@@ -2,7 +2,7 @@
 
 In the demo only clerks and chairmen are cleared. A workflow action that
 would leave a secret document with no user able to read it is rejected with a
-message naming who needs clearance; naming a person (an advisor at the
+message naming who needs clearance. Naming a person (an advisor at the
 forward, an officer as lead) lets the document go on.
 """
 

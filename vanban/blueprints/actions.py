@@ -96,7 +96,7 @@ def load_document(document_id: int, *, for_update: bool = False) -> Document:
         abort(404)
     if not permissions.can_view(db.session, current_user, document):
         logger.warning("document %s hidden from user %s", document_id, current_user.id)
-        abort(permissions.refusal_status(db.session, current_user, document))
+        abort(permissions.rejection_status(db.session, current_user, document))
     return document
 
 

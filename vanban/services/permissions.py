@@ -71,7 +71,7 @@ def can_view(session, user: User, document: Document) -> bool:
     return session.scalar(query) is not None
 
 
-def refusal_status(session, user: User, document: Document) -> int:
+def rejection_status(session, user: User, document: Document) -> int:
     """Return the HTTP status that rejects a document the user may not read.
 
     A secret document returns 404 to the users of its organisation and to the
