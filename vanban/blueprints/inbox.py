@@ -39,19 +39,15 @@ def return_to_sender(document_id: int):
 @bp.post("/<int:document_id>/forward")
 @login_required
 def forward(document_id: int):
-    """Forward a registered document to the advisory unit or one advisor.
-
-    The form only offers the organisation's active advisors, so a named one
-    is valid here.
-    """
+    """Forward a registered document to the advisory unit or one advisor."""
     document = load_document(document_id, for_update=True)
     form = ForwardForm()
 
     def act():
-        incoming.forward_to_advisor(db.session, current_user, document, form.note.data)
-        # NOTE: the audit row of the forward does not name the advisor; the
-        # document page shows them as the holder until the proposal.
-        document.holder_id = int(form.advisor.data) if form.advisor.data else None
+        advisor_id = int(form.advisor.data) if form.advisor.data else None
+        incoming.forward_to_advisor(
+            db.session, current_user, document, form.note.data, advisor_id
+        )
 
     return perform(
         document, "forward", form, act, "Đã chuyển văn bản cho bộ phận tham mưu."

@@ -79,7 +79,7 @@ def index():
 @bp.post("/<int:notification_id>/read")
 @login_required
 def mark_read(notification_id: int):
-    """Mark one of the current user's notifications as read."""
+    """Mark one notification listed to the current user as read."""
     notification = notifications.get_own(db.session, current_user, notification_id)
     if notification is None:
         logger.warning(
@@ -95,7 +95,7 @@ def mark_read(notification_id: int):
 @bp.post("/read-all")
 @login_required
 def mark_all_read():
-    """Mark every notification of the current user as read."""
+    """Mark the notifications listed to the current user as read."""
     changed = notifications.mark_all_read(db.session, current_user)
     db.session.commit()
     logger.info("%s notifications marked read by user %s", changed, current_user.id)

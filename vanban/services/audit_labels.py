@@ -90,9 +90,14 @@ FIELD_LABELS = {
     "end": "Ngày kết thúc",
     "subject_prefix": "Phần đầu bắt buộc của trích yếu",
     "stuck_hours": "Ngưỡng cảnh báo (giờ)",
+    "state": "Trạng thái",
+    "advisor_id": "Người tham mưu (mã số)",
 }
 UNKNOWN_FIELD = "Thông tin khác"
 
+# A document's state, recorded as the value before or after an action. An
+# action that also records a person stores the state under "state".
+STATE_LABELS = {**workflow.INCOMING_STATES, **workflow.OUTGOING_STATES}
 # Labels of coded values, keyed by the field that contains them.
 VALUE_LABELS = {
     "kind": {**ORGANISATION_KIND_LABELS, "off": "Ngày nghỉ", "work": "Ngày làm việc"},
@@ -100,9 +105,8 @@ VALUE_LABELS = {
     "scope": SCOPE_LABELS,
     "urgency": URGENCY_LABELS,
     "roles": ROLE_LABELS,
+    "state": STATE_LABELS,
 }
-# A document's state, recorded alone as the value before or after an action.
-STATE_LABELS = {**workflow.INCOMING_STATES, **workflow.OUTGOING_STATES}
 
 
 def action_label(action: str) -> str:

@@ -27,9 +27,14 @@ def _transition(
     name: str,
     target: str,
     note: str = "",
+    audit_after: dict | None = None,
     **detail,
 ) -> None:
-    """Move the document, record it in the audit trail and report the status."""
+    """Move the document, record it in the audit trail and report the status.
+
+    The audit row records the target state as the value after, unless
+    `audit_after` gives a mapping that also names a person.
+    """
     transition = workflow.require(user, document, name)
     before = document.state
     document.state = target
@@ -41,7 +46,7 @@ def _transition(
         user=user,
         document=document,
         before=before,
-        after=target,
+        after=target if audit_after is None else audit_after,
         note=note,
         **detail,
     )
@@ -186,8 +191,47 @@ def return_to_sender(session, user: User, document: Document, reason: str) -> No
     _transition(session, user, document, "return", "returned", note=reason)
 
 
-def forward_to_advisor(session, user: User, document: Document, note: str) -> None:
-    _transition(session, user, document, "forward", "with_advisor", note=nfc(note))
+def forward_to_advisor(
+    session,
+    user: User,
+    document: Document,
+    note: str,
+    advisor_id: int | None = None,
+) -> None:
+    """Forward a registered document to the advisory unit or to one advisor.
+
+    A named advisor becomes the holder before the audit row is written, so they
+    are notified and may read the document even when it is secret and they lack
+    clearance. The audit row records them by user id.
+    """
+    workflow.require(user, document, "forward")
+    audit_after = None
+    document.holder_id = None
+    if advisor_id is not None:
+        advisor = _advisor(session, document.organisation_id, advisor_id)
+        document.holder_id = advisor.id
+        audit_after = {"state": "with_advisor", "advisor_id": advisor.id}
+    _transition(
+        session,
+        user,
+        document,
+        "forward",
+        "with_advisor",
+        note=nfc(note),
+        audit_after=audit_after,
+    )
+
+
+def _advisor(session, organisation_id: int, user_id: int) -> User:
+    advisor = session.get(User, user_id)
+    if (
+        advisor is None
+        or advisor.organisation_id != organisation_id
+        or not advisor.active
+        or not advisor.has_role("advisor")
+    ):
+        raise ServiceError("Vui lòng chọn người tham mưu hợp lệ.", field="advisor")
+    return advisor
 
 
 def propose(session, user: User, document: Document, text: str) -> None:

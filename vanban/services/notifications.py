@@ -271,11 +271,10 @@ def list_for_user(session, user: User, page: int, page_size: int) -> Notificatio
 
 
 def get_own(session, user: User, notification_id: int) -> Notification | None:
-    """Return the notification when it belongs to the user, else None."""
-    notification = session.get(Notification, notification_id)
-    if notification is None or notification.user_id != user.id:
-        return None
-    return notification
+    """Return the notification when the user's list shows it, else None."""
+    return session.scalar(
+        select(Notification).where(Notification.id == notification_id, _shown_to(user))
+    )
 
 
 def mark_read(notification: Notification) -> None:
@@ -284,10 +283,15 @@ def mark_read(notification: Notification) -> None:
 
 
 def mark_all_read(session, user: User) -> int:
-    """Mark every unread notification of the user as read and return the count."""
+    """Mark the unread notifications that the user's list shows as read and
+    return the count.
+
+    A notification hidden now stays unread, so it counts again once the user
+    may read its document, for example after being cleared for secret documents.
+    """
     result = session.execute(
         update(Notification)
-        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .where(_shown_to(user), Notification.read_at.is_(None))
         .values(read_at=now())
         .execution_options(synchronize_session=False)
     )

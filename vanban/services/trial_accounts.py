@@ -13,6 +13,7 @@ from vanban.services.demo import (
     WARD_ACCOUNTS,
     WARD_DEPARTMENTS,
     _department,
+    starts_cleared,
     ward_slug,
 )
 
@@ -126,6 +127,7 @@ def _new_account(session, ward, username, role, department, position) -> User:
         password_hash="!",
         organisation_id=ward.id,
         department_id=department.id if department else None,
+        secret_clearance=starts_cleared((role,)),
     )
     user.role_grants = [UserRole(role=role)]
     session.add(user)
