@@ -1,5 +1,6 @@
 """Flask extensions, created unbound and initialised in create_app."""
 
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask_login import LoginManager
@@ -35,6 +36,20 @@ htmx = Htmx()
 # before the first read. Without it a transaction that read and then writes fails
 # with "database is locked" when another writer committed in between.
 sqlite_write_intent: ContextVar[bool] = ContextVar("sqlite_write_intent", default=False)
+
+
+@contextmanager
+def sqlite_reading():
+    """Begin the transactions inside with a plain BEGIN: they only read.
+
+    A caller with write intent uses it for a transaction that it ends before
+    it writes, so that the read does not wait for, or hold, the write lock.
+    """
+    token = sqlite_write_intent.set(False)
+    try:
+        yield
+    finally:
+        sqlite_write_intent.reset(token)
 
 
 @event.listens_for(Engine, "connect")

@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from vanban.exchange import build_status, connector, hub
+from vanban.exchange import build_status, connector, hub, mapping
 from vanban.exchange.packages import Organisation as PackageOrganisation
 from vanban.exchange.packages import ResponseFor, StatusPackage
 from vanban.extensions import db
@@ -319,6 +319,52 @@ def test_push_poll_and_status_01(login_as, session, exchange):
     assert [h.status_code for h in recipient.history] == ["01"]
     assert client_of(exchange, exchange.ward_id).pending("edoc", 10) == []
     assert client_of(exchange, exchange.city_id).pending("status", 10) == []
+
+
+def test_poll_commits_in_batches(login_as, session, exchange, monkeypatch):
+    monkeypatch.setattr(connector, "INTAKE_BATCH_SIZE", 2)
+    subjects = [f"Văn bản theo lô số {index}" for index in range(5)]
+    outgoing_ids = [city_issues(login_as, subject) for subject in subjects]
+
+    report = run(session, exchange.ward_settings_id)
+
+    assert report.documents_received == 5
+    assert report.errors == []
+    for outgoing_id in outgoing_ids:
+        assert len(received_copies(session, exchange.ward_id, outgoing_id)) == 1
+    assert client_of(exchange, exchange.ward_id).pending("edoc", 10) == []
+
+
+def test_failed_intake_undoes_its_batch(login_as, session, exchange, monkeypatch):
+    """An unexpected error rolls back the packages stored since the last commit.
+
+    None of them is acknowledged, so the next poll takes each one in once.
+    """
+    outgoing_ids = [city_issues(login_as, f"Văn bản lô lỗi {n}") for n in range(3)]
+    receive = mapping.receive_document
+
+    def fail_on_third(session, organisation, package, *args, **kwargs):
+        if package.subject == "Văn bản lô lỗi 2":
+            raise RuntimeError("disk full")
+        return receive(session, organisation, package, *args, **kwargs)
+
+    monkeypatch.setattr(mapping, "receive_document", fail_on_third)
+    failed = run(session, exchange.ward_settings_id)
+
+    assert failed.documents_received == 0
+    assert any("not taken in" in error for error in failed.errors)
+    for outgoing_id in outgoing_ids:
+        assert received_copies(session, exchange.ward_id, outgoing_id) == []
+    assert len(client_of(exchange, exchange.ward_id).pending("edoc", 10)) == 3
+
+    monkeypatch.setattr(mapping, "receive_document", receive)
+    retried = run(session, exchange.ward_settings_id)
+
+    assert retried.documents_received == 3
+    assert retried.errors == []
+    for outgoing_id in outgoing_ids:
+        assert len(received_copies(session, exchange.ward_id, outgoing_id)) == 1
+    assert client_of(exchange, exchange.ward_id).pending("edoc", 10) == []
 
 
 def test_statuses_03_to_06_applied(login_as, session, exchange):

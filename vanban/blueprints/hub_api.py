@@ -24,7 +24,7 @@ from werkzeug.wsgi import LimitedStream
 
 from vanban.exchange import hub
 from vanban.exchange.hub import HubError
-from vanban.extensions import csrf, db
+from vanban.extensions import csrf, db, sqlite_reading
 from vanban.web import MAX_DISCARDED_BODY_BYTES
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,10 @@ def authenticate():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     organisation = None
     if scheme.lower() == "bearer":
-        organisation = hub.authenticate(db.session, organ_id, token.strip())
+        # The check only reads, so on SQLite a POST does not wait for the
+        # write lock here, and its transaction ends below.
+        with sqlite_reading():
+            organisation = hub.authenticate(db.session, organ_id, token.strip())
     if organisation is None:
         logger.warning(
             "hub API %s %s rejected: wrong or missing token for organ_id %r",
@@ -70,9 +73,8 @@ def authenticate():
         response.headers["WWW-Authenticate"] = 'Bearer realm="edoc"'
         return response
     g.hub_organisation = organisation
-    # A POST takes SQLite's write lock when its transaction begins. The check
-    # above only read, so its transaction ends here, and the lock is free while
-    # the body is read and parsed. The writes start a transaction of their own.
+    # The writes of a POST start a transaction of their own once the body is
+    # read and parsed.
     db.session.commit()
     return None
 

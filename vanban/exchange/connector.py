@@ -15,7 +15,7 @@ import math
 import os
 import threading
 import time
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from functools import partial
@@ -29,7 +29,7 @@ from vanban.exchange import claims, deliveries, mapping
 from vanban.exchange.edxml import build_edoc, build_status, parse_package
 from vanban.exchange.packages import EdocPackage, EdxmlError, StatusPackage
 from vanban.exchange.pipeline import Calls, Outcome
-from vanban.extensions import sqlite_write_intent
+from vanban.extensions import sqlite_reading, sqlite_write_intent
 from vanban.models import ConnectorSettings, Document, Organisation, OutboxMessage
 from vanban.services import ServiceError
 from vanban.services.clock import local, now
@@ -46,6 +46,8 @@ RETRY_DELAYS = (30, 120, 600, 1800)
 HOURLY_DELAY = 3600
 # At most this many calls of one run wait for the hub at once.
 MAX_PARALLEL_CALLS = 8
+# Received packages committed together, each in a savepoint of its own.
+INTAKE_BATCH_SIZE = 20
 # 4xx statuses after which a request is retried later instead of failed. 401
 # is among them because a wrong or expired token is the installation's setting
 # to fix, not a fault of the message, so the message waits for the fix.
@@ -515,16 +517,6 @@ def run_cycle(
         sqlite_write_intent.reset(token)
 
 
-@contextmanager
-def _reading():
-    """Begin the transactions inside without SQLite's write lock; they only read."""
-    token = sqlite_write_intent.set(False)
-    try:
-        yield
-    finally:
-        sqlite_write_intent.reset(token)
-
-
 def _run_cycle(session, settings_id: int, poll: bool, config) -> SyncReport | None:
     config = config or ConnectorConfig.from_app()
     started = now()
@@ -766,7 +758,7 @@ def _push_unit(
     try:
         # Building only reads, so on SQLite it leaves the write lock to the
         # hub's requests, which may share the database.
-        with _reading():
+        with sqlite_reading():
             body = build_package(session, kind, message_ids[0])
             # No transaction stays open while the hub is slow to respond.
             session.commit()
@@ -805,15 +797,21 @@ def _record_sent(session, run: _Run, message_ids: list[int], outcome: Outcome):
         raise exc
 
     message_id = outcome.value["message_id"]
-    sent_at = now()
-    for message in _messages(session, message_ids):
-        message.state = "sent"
-        message.sent_at = sent_at
-        message.message_id = message_id[:255]
-        message.attempts += 1
-        message.next_attempt_at = None
-        message.last_error = ""
-        message.error_detail = ""
+    # One UPDATE instead of loading the rows: a run records hundreds of these.
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids))
+        .values(
+            state="sent",
+            sent_at=now(),
+            message_id=message_id[:255],
+            attempts=OutboxMessage.attempts + 1,
+            next_attempt_at=None,
+            last_error="",
+            error_detail="",
+        )
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
     run.report.sent += len(message_ids)
     logger.info("outbox messages %s sent to the hub as %s", message_ids, message_id)
@@ -911,24 +909,88 @@ def retry_delay(attempts: int, retry_after: int | None = None) -> timedelta:
 def _poll(session, run: _Run, message_type: str, take) -> None:
     """Fetch each pending package of a type, hand it to `take` and acknowledge it.
 
-    Downloads run ahead in the pipeline while earlier packages are stored, and
-    each acknowledgement goes out once its package is committed.
+    Downloads run ahead in the pipeline while earlier packages are stored.
+    Packages are committed in batches, and each acknowledgement goes out
+    once its package is committed.
     """
     session.commit()
     pending = run.client.pending(message_type, run.config.batch_size)
     depth = run.client.parallel_calls
     app = current_app._get_current_object()
-    acks = Calls(depth, on_wait=session.commit)
-    downloads = Calls(depth, on_wait=session.commit)
-    with acks, downloads:
-        for item in pending:
-            if run.out_of_time():
-                break
-            message_id = item["message_id"]
-            downloads.submit(
-                partial(_download, app, run.client, message_id),
-                partial(_downloaded, session, run, acks, message_id, take),
+    with Calls(depth, on_wait=session.commit) as acks:
+        intake = _Intake(session, run, acks)
+        # Waiting for a download ends the batch, so that no write lock is
+        # held while the hub works.
+        with Calls(depth, on_wait=intake.commit) as downloads:
+            for item in pending:
+                if run.out_of_time():
+                    break
+                message_id = item["message_id"]
+                downloads.submit(
+                    partial(_download, app, run.client, message_id),
+                    partial(_downloaded, session, run, intake, message_id, take),
+                )
+        intake.commit()
+
+
+class _Intake:
+    """The packages stored since the run's last commit, not yet acknowledged.
+
+    Several packages share one transaction, each in a savepoint of its own,
+    so that one commit and one write lock serve them all. Their reports and
+    acknowledgements wait for the commit: when it fails, or the process dies
+    before it, the packages stay pending at the hub and the next poll takes
+    them in again.
+    """
+
+    def __init__(self, session, run: _Run, acks: Calls):
+        self.session = session
+        self.run = run
+        self.acks = acks
+        # (message_id, "" when stored or the reason it was rejected, report).
+        self.uncommitted: list[tuple[str, str, Callable[[], None] | None]] = []
+
+    def hold(
+        self, message_id: str, outcome: str, report: Callable[[], None] | None = None
+    ) -> None:
+        self.uncommitted.append((message_id, outcome, report))
+        if len(self.uncommitted) >= INTAKE_BATCH_SIZE:
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit the stored packages, then report and acknowledge each one."""
+        uncommitted, self.uncommitted = self.uncommitted, []
+        try:
+            self.session.commit()
+        except Exception:
+            logger.exception("commit of %d received packages failed", len(uncommitted))
+            self.session.rollback()
+            self._report_lost(uncommitted, "not committed")
+            return
+        for message_id, outcome, report in uncommitted:
+            if report is not None:
+                report()
+            self.acks.submit(
+                partial(_ack, self.run.client, message_id, outcome),
+                partial(_acknowledged, self.run, message_id),
             )
+
+    def roll_back(self) -> None:
+        """Undo the transaction and every package stored in it since the last commit."""
+        uncommitted, self.uncommitted = self.uncommitted, []
+        self.session.rollback()
+        self._report_lost(uncommitted, "rolled back")
+
+    def _report_lost(self, packages: list, failure: str) -> None:
+        if not packages:
+            return
+        message_ids = [message_id for message_id, _, _ in packages]
+        logger.warning(
+            "packages %s %s; the next poll takes them in again", message_ids, failure
+        )
+        self.run.report.errors.append(
+            f"{len(packages)} gói tin chưa được lưu; lần nhận sau sẽ nhận lại."
+        )
 
 
 def poll_documents(session, run: _Run) -> None:
@@ -969,29 +1031,22 @@ def _download(app, client, message_id: str) -> _Download:
 
 
 def _downloaded(
-    session, run: _Run, acks: Calls, message_id: str, take, outcome: Outcome
+    session, run: _Run, intake: _Intake, message_id: str, take, outcome: Outcome
 ) -> None:
-    """Store a downloaded package with `take`, then acknowledge it."""
+    """Store a downloaded package with `take`; its acknowledgement waits in `intake`."""
     exc = outcome.error
     if isinstance(exc, PackageTooLarge):
         logger.warning("package %s rejected as too large: %s", message_id, exc)
         limit = run.config.max_package_bytes // MIB
         run.report.rejected += 1
-        reason = f"Gói tin lớn hơn {limit} MB nên không nhận được."
+        intake.hold(message_id, f"Gói tin lớn hơn {limit} MB nên không nhận được.")
     elif isinstance(exc, HubError):
         logger.warning("package %s not fetched: %s", message_id, exc)
         run.report.errors.append(technical_text(exc))
-        return
     elif exc is not None:
         raise exc
     else:
-        reason = take(session, run, message_id, outcome.value)
-        if reason is None:
-            return
-    acks.submit(
-        partial(_ack, run.client, message_id, reason),
-        partial(_acknowledged, run, message_id),
-    )
+        take(session, run, intake, message_id, outcome.value)
 
 
 def _ack(client, message_id: str, outcome: str) -> None:
@@ -1011,12 +1066,15 @@ def _acknowledged(run: _Run, message_id: str, outcome: Outcome) -> None:
         raise exc
 
 
-def _take_in(session, run: _Run, message_id: str, download, kind, take, done):
-    """Store a downloaded package of `kind` with `take`; report it with `done`.
+def _take_in(
+    session, run: _Run, intake: _Intake, message_id: str, download, kind, take, done
+):
+    """Store a downloaded package of `kind` with `take` in a savepoint.
 
-    Return "" when stored, else the reason the package was refused. Return
-    None after an unexpected error, so that the package stays pending at the
-    hub and the next poll tries it again.
+    `intake` holds the acknowledgement: `done` with the report `done` gives
+    once committed, `fail` with the reason for a rejected package. After an
+    unexpected error the transaction is rolled back with every package in it,
+    and they stay pending at the hub so that the next poll tries them again.
     """
     label = "package" if kind is EdocPackage else "status package"
     try:
@@ -1032,29 +1090,28 @@ def _take_in(session, run: _Run, message_id: str, download, kind, take, done):
             )
         for warning in package.warnings:
             logger.info("%s %s: %s", label, message_id, warning)
-        result = take(package)
-        session.commit()
+        with session.begin_nested():
+            result = take(package)
     except EdxmlError as exc:
-        session.rollback()
         logger.warning("%s %s cannot be read: %s", label, message_id, exc)
         run.report.rejected += 1
-        return exc.user_message
+        intake.hold(message_id, exc.user_message)
+        return
     except mapping.IntakeError as exc:
-        session.rollback()
         logger.warning("%s %s not taken in: %s", label, message_id, exc)
         run.report.rejected += 1
-        return exc.reason
+        intake.hold(message_id, exc.reason)
+        return
     except Exception:
-        session.rollback()
         logger.exception("%s %s not taken in; the next poll retries", label, message_id)
         run.report.errors.append(f"{label} {message_id} not taken in")
-        return None
-    done(package, result)
-    return ""
+        intake.roll_back()
+        return
+    intake.hold(message_id, "", partial(done, package, result))
 
 
-def _take_in_document(session, run: _Run, message_id: str, download) -> str | None:
-    """Store one document package; return "" when stored, else the reason."""
+def _take_in_document(session, run: _Run, intake, message_id: str, download) -> None:
+    """Store one document package; its acknowledgement waits in `intake`."""
 
     def take(package):
         return mapping.receive_document(
@@ -1067,11 +1124,11 @@ def _take_in_document(session, run: _Run, message_id: str, download) -> str | No
         else:
             run.report.duplicates += 1
 
-    return _take_in(session, run, message_id, download, EdocPackage, take, done)
+    _take_in(session, run, intake, message_id, download, EdocPackage, take, done)
 
 
-def _apply_status(session, run: _Run, message_id: str, download) -> str | None:
-    """Apply one status package; return "" when done, else the reason.
+def _apply_status(session, run: _Run, intake, message_id: str, download) -> None:
+    """Apply one status package; its acknowledgement waits in `intake`.
 
     A status for a document this organisation did not send is acknowledged
     as done and logged, so that it does not come back at every poll.
@@ -1092,7 +1149,7 @@ def _apply_status(session, run: _Run, message_id: str, download) -> str | None:
         )
         run.report.statuses_unknown += 1
 
-    return _take_in(session, run, message_id, download, StatusPackage, take, done)
+    _take_in(session, run, intake, message_id, download, StatusPackage, take, done)
 
 
 # Directory.
