@@ -263,17 +263,25 @@ def local_exchange(app, session, exchange):
     return exchange
 
 
+def deliver_until_failed(session, delivery) -> None:
+    """Run the installation's exchange until the hub marks `delivery()` failed.
+
+    A last run stores the rejection at the sender.
+    """
+    for _ in range(hub.MAX_FAILED_ATTEMPTS):
+        if delivery().state == "failed":
+            break
+        outbox.deliver_pending(session)
+        fresh()
+    assert delivery().state == "failed"
+    outbox.deliver_pending(session)
+
+
 def test_local_hub_rejection_shown_to_sender(login_as, session, local_exchange):
     outgoing_id = revoke_unknown_to_ward(
         login_as, session, local_exchange.ward_id, lambda: None
     )
-    for _ in range(hub.MAX_FAILED_ATTEMPTS):
-        if revoke_delivery().state == "failed":
-            break
-        outbox.deliver_pending(session)
-        fresh()
-    assert revoke_delivery().state == "failed"
-    outbox.deliver_pending(session)
+    deliver_until_failed(session, revoke_delivery)
 
     report = revoke_report(session, outgoing_id)
     assert report.state == "failed"
@@ -339,13 +347,7 @@ def replacement_delivery() -> HubDelivery:
 
 def test_local_replacement_rejection_on_replaced(login_as, session, local_exchange):
     old_id, new_id = replace_unknown_to_ward(login_as, session, local_exchange.ward_id)
-    for _ in range(hub.MAX_FAILED_ATTEMPTS):
-        if replacement_delivery().state == "failed":
-            break
-        outbox.deliver_pending(session)
-        fresh()
-    assert replacement_delivery().state == "failed"
-    outbox.deliver_pending(session)
+    deliver_until_failed(session, replacement_delivery)
     fresh()
     old = session.get(Document, old_id)
     old_number = old.number_and_notation

@@ -1,7 +1,8 @@
 """Document exchange pages: what left and reached the organisation, and hub settings.
 
 Clerks and admins see their own organisation's outbox and received documents,
-send a failed message again and run the hub connector now. Admins also edit
+send a failed message again, send a new copy to a recipient that rejected one,
+and run the hub connector now. Admins also edit
 the connector settings (hub URL, token, poll interval) and test them.
 """
 
@@ -74,6 +75,22 @@ def can_view_exchange(user) -> bool:
 bp.add_app_template_global(can_view_exchange, "can_view_exchange")
 # exchange/_transport.html shows the recipient's rejection with it.
 bp.add_app_template_global(deliveries.current_report, "current_delivery_report")
+
+
+def can_send_copy(message: OutboxMessage) -> bool:
+    """Tell whether the row's recipient rejected it and no copy followed yet."""
+    return deliveries.can_send_copy(db.session, message)
+
+
+def newer_copy(message: OutboxMessage) -> OutboxMessage | None:
+    """Return the copy sent again after a rejected row, for its row on the page."""
+    return deliveries.newer_copy(db.session, message)
+
+
+# exchange/_entry.html offers "Gửi lại" for a rejected row with the first and
+# shows what became of the new copy with the second.
+bp.add_app_template_global(can_send_copy, "can_send_copy")
+bp.add_app_template_global(newer_copy, "newer_copy")
 
 
 def connector_claim(settings: ConnectorSettings) -> claims.Claim | None:
@@ -328,17 +345,11 @@ def _settings_of(organisation_id: int) -> ConnectorSettings | None:
 @login_required
 def resend(message_id: int):
     """Queue a failed or retrying outbox message to be sent at the next run."""
-    message = db.session.get(OutboxMessage, message_id, with_for_update=True)
-    if message is None:
-        abort(404)
-    _check_clerk()
-    if message.sender_organisation_id != current_user.organisation_id:
-        logger.warning(
-            "outbox message %s hidden from user %s: other organisation",
-            message_id,
-            current_user.id,
-        )
-        abort(403)
+    message = _own_message(message_id, other_organisation_status=403)
+    if message.exchange_id is not None:
+        # Requeued, a copy would go out as the document's own package, which
+        # the hub takes for a resend of the rejected one and does not deliver.
+        return _send_copy(message)
     if message.state not in RESENDABLE_STATES:
         logger.warning(
             "outbox message %s not requeued for user %s: state is %s",
@@ -402,6 +413,8 @@ def requeue(message: OutboxMessage) -> dict[str, str]:
                     OutboxMessage.sender_organisation_id
                     == message.sender_organisation_id,
                     OutboxMessage.state.in_(RESENDABLE_STATES),
+                    # Copies sent again after a rejection travel on their own.
+                    OutboxMessage.exchange_id.is_(None),
                 )
                 .order_by(OutboxMessage.id)
                 .with_for_update()
@@ -430,6 +443,111 @@ def _requeued_message(count: int) -> str:
     return (
         "Đã đưa tin vào hàng đợi gửi lại. Hệ thống gửi ở lần đồng bộ kế tiếp; "
         "bấm “Đồng bộ ngay” để gửi luôn."
+    )
+
+
+@bp.post("/<int:message_id>/resend-copy")
+@login_required
+def resend_copy(message_id: int):
+    """Send a new copy of a rejected document to the one recipient that rejected it."""
+    message = _own_message(message_id, other_organisation_status=404)
+
+    return _send_copy(message)
+
+
+def _own_message(message_id: int, other_organisation_status: int) -> OutboxMessage:
+    """Load and lock an outbox row of the user's organisation for a clerk or admin.
+
+    A missing row gets 404, a user who is not a clerk or admin 403, and a row
+    of another organisation `other_organisation_status`.
+    """
+    message = db.session.get(OutboxMessage, message_id, with_for_update=True)
+    if message is None:
+        abort(404)
+    _check_clerk()
+    if message.sender_organisation_id != current_user.organisation_id:
+        logger.warning(
+            "outbox message %s hidden from user %s: other organisation",
+            message_id,
+            current_user.id,
+        )
+        abort(other_organisation_status)
+    return message
+
+
+def _send_copy(message: OutboxMessage):
+    """Make a copy of a rejected row, or take a copy not yet sent, and push it."""
+    session = db.session
+    if message.exchange_id is not None:
+        if message.state != "failed":
+            logger.warning(
+                "outbox copy %s not sent again for user %s: state is %s",
+                message.id,
+                current_user.id,
+                message.state,
+            )
+            raise Conflict("Bản gửi lại này đã lên trục liên thông. Hãy tải lại trang.")
+        copy = message
+    else:
+        copy = outbox.resend_rejected(session, message)
+    # NOTE: the row names the document in its detail only, as for
+    # "outbox_requeued": the timeline has no Vietnamese label for this action.
+    audit.record(
+        session,
+        "outbox_copy_sent",
+        user=current_user,
+        organisation_id=message.sender_organisation_id,
+        document_id=message.document_id,
+        outbox_message_id=message.id,
+        copy_message_id=copy.id,
+        exchange_id=copy.exchange_id,
+    )
+    message_id, copy_id = message.id, copy.id
+    organisation_id = message.sender_organisation_id
+    session.commit()
+
+    sent = outbox.send_copy(session, copy_id)
+    if sent:
+        # Moves the copy at once to a recipient hosted here without a connector.
+        outbox.deliver_own(session, organisation_id)
+    logger.info(
+        "outbox copy %s of outbox message %s %s by user %s",
+        copy_id,
+        message_id,
+        "sent" if sent else "not sent",
+        current_user.id,
+    )
+
+    message = session.get(OutboxMessage, message_id)
+    copy = session.get(OutboxMessage, copy_id)
+    text = _copy_result_message(copy)
+    if wants_fragment():
+        entry = Entry(
+            "sent",
+            message.created_at,
+            message=message,
+            document=session.get(Document, message.document_id),
+            recipient=session.get(Organisation, message.recipient_organisation_id),
+        )
+        return render("exchange/_entry.html", entry=entry, copy_result=text)
+    flash(text, "success" if copy.state == "sent" else "error")
+    return redirect(url_for("exchange.index"), 303)
+
+
+def _copy_result_message(copy: OutboxMessage) -> str:
+    """Describe in Vietnamese what became of a copy sent again."""
+    recipient = db.session.get(Organisation, copy.recipient_organisation_id)
+    if copy.state == "sent":
+        return (
+            "Đã gửi bản mới của văn bản lên trục liên thông, chỉ cho "
+            f"{recipient.name}. Trục coi gói tin cùng mã văn bản là gửi trùng và "
+            "không chuyển lại, nên bản mới mang mã văn bản liên thông riêng "
+            f"{copy.exchange_id}. Nơi nhận nhận bản này khi hệ thống của họ đồng bộ "
+            "với trục; tình trạng nhận hiện trên dòng của bản mới."
+        )
+    return (
+        f"Chưa gửi được bản mới cho {recipient.name}: {copy.error_detail} Bản mới "
+        "nằm ở đầu danh sách; bấm “Gửi lại” trên dòng đó để thử lại."
     )
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import aliased, selectinload
 
 from vanban.models import Document, Organisation, OutboxMessage
 from vanban.models.exchange import DELIVERY_REPORT_STATES, DeliveryReport
@@ -236,7 +236,9 @@ def current_report(message: OutboxMessage) -> DeliveryReport | None:
 def only_rejected(query):
     """Keep the outbox rows of a query whose copy, as last sent, was rejected.
 
-    The query selects from OutboxMessage; this joins the reports to it.
+    The query selects from OutboxMessage; this joins the reports to it. A
+    rejected row that a newer copy for the same recipient followed is left
+    out, because the clerk has already sent it again.
     """
     return query.join(
         DeliveryReport, DeliveryReport.outbox_message_id == OutboxMessage.id
@@ -245,7 +247,54 @@ def only_rejected(query):
         OutboxMessage.state == "sent",
         DeliveryReport.message_id == OutboxMessage.message_id,
         DeliveryReport.state == "failed",
+        ~_has_newer_copy(),
     )
+
+
+def _has_newer_copy():
+    """Select whether a newer row has the recipient, document and business type.
+
+    Such a row is a copy sent again after a rejection (outbox.resend_rejected)
+    or a second change of the same type, such as a second update. Either one
+    takes the place of the rejected row, as on the document page.
+    """
+    newer = aliased(OutboxMessage)
+    return exists().where(
+        newer.kind == "document",
+        newer.sender_organisation_id == OutboxMessage.sender_organisation_id,
+        newer.recipient_organisation_id == OutboxMessage.recipient_organisation_id,
+        newer.document_id == OutboxMessage.document_id,
+        newer.business_doc_type == OutboxMessage.business_doc_type,
+        newer.id > OutboxMessage.id,
+    )
+
+
+def newer_copy(session, message: OutboxMessage) -> OutboxMessage | None:
+    """Return the first copy sent again after the message to its recipient, if any."""
+    if message.kind != "document" or message.id is None:
+        return None
+    return session.scalar(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.kind == "document",
+            OutboxMessage.sender_organisation_id == message.sender_organisation_id,
+            OutboxMessage.recipient_organisation_id
+            == message.recipient_organisation_id,
+            OutboxMessage.document_id == message.document_id,
+            OutboxMessage.business_doc_type == message.business_doc_type,
+            OutboxMessage.id > message.id,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(1)
+    )
+
+
+def can_send_copy(session, message: OutboxMessage) -> bool:
+    """Tell whether the recipient rejected the message and no copy followed it yet."""
+    report = current_report(message)
+    if report is None or report.state != "failed":
+        return False
+    return newer_copy(session, message) is None
 
 
 # Label of each change package type on the sender's pages.
@@ -318,8 +367,18 @@ def package_label(session, document: Document, message: OutboxMessage) -> str:
     """Name what the message did, as seen from the document's page.
 
     The document's own first sending returns "", and a change returns its
-    package label, with the other document for a replacement.
+    package label, with the other document for a replacement. The label of a
+    copy sent again after a rejection ends in "bản gửi lại".
     """
+    label = _change_label(session, document, message)
+    if message.exchange_id is None:
+        return label
+    if not label:
+        return "Bản gửi lại"
+    return f"{label} (bản gửi lại)"
+
+
+def _change_label(session, document: Document, message: OutboxMessage) -> str:
     if message.business_doc_type not in PACKAGE_LABELS:
         return ""
     label = PACKAGE_LABELS[message.business_doc_type]
@@ -364,11 +423,7 @@ def delivery_table(session, document: Document) -> DeliveryTable:
         return table
     latest = {}
     for message in _messages_about(session, document):
-        key = (
-            message.recipient_organisation_id,
-            message.document_id,
-            message.business_doc_type,
-        )
+        key = _package_key(message)
         latest.pop(key, None)
         latest[key] = message
     for message in latest.values():
@@ -386,13 +441,27 @@ def delivery_table(session, document: Document) -> DeliveryTable:
     return table
 
 
+def _package_key(message: OutboxMessage) -> tuple[int, int, int]:
+    """Return what makes rows one package line: recipient, document and business."""
+    return (
+        message.recipient_organisation_id,
+        message.document_id,
+        message.business_doc_type,
+    )
+
+
 def rejections(session, document: Document) -> list[tuple[str, str, str]]:
     """Return (recipient name, package label, reason) of each rejection
     of a package about the document."""
+    messages = _messages_about(session, document)
+    # A rejection followed by a newer copy to the same recipient is settled.
+    latest = {_package_key(message): message.id for message in messages}
     rows = []
-    for message in _messages_about(session, document):
+    for message in messages:
         report = current_report(message)
         if report is None or report.state != "failed":
+            continue
+        if latest[_package_key(message)] != message.id:
             continue
         recipient = session.get(Organisation, message.recipient_organisation_id)
         label = package_label(session, document, message)

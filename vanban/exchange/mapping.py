@@ -25,6 +25,7 @@ from vanban.models import (
     Attachment,
     Document,
     Organisation,
+    OutboxMessage,
     ReceivedPackage,
     Recipient,
     RecipientStatus,
@@ -429,19 +430,31 @@ def _missing_target_reason(
 
 
 def _incoming_from(session, organisation, sender_code: str, exchange_id: str):
-    """Return the organisation's incoming document with this sender and DocumentId."""
-    return session.scalar(
+    """Return the organisation's incoming document with this sender and DocumentId.
+
+    Without one, return the latest copy the sender sent again after this
+    organisation rejected the document: its DocumentId is the document's
+    followed by "#r<number>".
+    """
+    query = (
         select(Document)
         .join(Organisation, Document.sender_organisation_id == Organisation.id)
         .where(
             Document.organisation_id == organisation.id,
             Document.direction == "incoming",
-            Document.exchange_id == exchange_id,
             Organisation.code == sender_code,
         )
-        .order_by(Document.id)
         .limit(1)
     )
+    found = session.scalar(
+        query.where(Document.exchange_id == exchange_id).order_by(Document.id)
+    )
+    if found is not None:
+        return found
+    copies = query.where(
+        Document.exchange_id.startswith(f"{exchange_id}#r", autoescape=True)
+    )
+    return session.scalar(copies.order_by(Document.id.desc()))
 
 
 def _update_fields(target: Document, package: EdocPackage) -> dict:
@@ -647,17 +660,7 @@ def apply_status(
             f"StatusCode {package.status_code!r} is not one of {STATUS_CODES}",
             f"Mã trạng thái “{package.status_code}” không hợp lệ.",
         )
-    recipient = session.scalar(
-        select(Recipient)
-        .join(Document, Recipient.document_id == Document.id)
-        .join(Organisation, Recipient.organisation_id == Organisation.id)
-        .where(
-            Document.organisation_id == organisation.id,
-            Document.direction == "outgoing",
-            Document.exchange_id == package.response_for.document_id,
-            Organisation.code == package.sender.organ_id,
-        )
-    )
+    recipient = _status_recipient(session, organisation, package)
     if recipient is None:
         return None
 
@@ -680,3 +683,32 @@ def apply_status(
         session, recipient, package.status_code, package.description, reported_at
     )
     return recipient
+
+
+def _status_recipient(
+    session, organisation: Organisation, package: StatusPackage
+) -> Recipient | None:
+    """Find the recipient row a status reports on, by DocumentId and sender.
+
+    A copy sent again after a rejection has a DocumentId of its own, kept on
+    its outbox row, so a status quoting it finds the document through the row.
+    """
+    document_id = package.response_for.document_id
+    query = (
+        select(Recipient)
+        .join(Document, Recipient.document_id == Document.id)
+        .join(Organisation, Recipient.organisation_id == Organisation.id)
+        .where(
+            Document.organisation_id == organisation.id,
+            Document.direction == "outgoing",
+            Organisation.code == package.sender.organ_id,
+        )
+    )
+    recipient = session.scalar(query.where(Document.exchange_id == document_id))
+    if recipient is not None or "#" not in document_id:
+        return recipient
+    copied = select(OutboxMessage.document_id).where(
+        OutboxMessage.sender_organisation_id == organisation.id,
+        OutboxMessage.exchange_id == document_id,
+    )
+    return session.scalar(query.where(Document.id.in_(copied)))

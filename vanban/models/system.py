@@ -72,6 +72,10 @@ class OutboxMessage(db.Model):
     message_id: Mapped[str | None] = mapped_column(String(255))
     # Why the hub rejected the package or why sending is delayed, shown to clerks.
     error_detail: Mapped[str] = mapped_column(Text, default="")
+    # DocumentId of a new copy sent to one recipient that rejected the first
+    # (the document's own, then "#r<this row's id>"). None for every other row,
+    # whose package carries the document's exchange_id.
+    exchange_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class Setting(db.Model):

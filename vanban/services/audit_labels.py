@@ -50,6 +50,7 @@ ACTION_LABELS = {
     "hub_organisation_activated": "Cho đơn vị kết nối lại trục liên thông",
     "hub_organisation_deactivated": "Ngừng kết nối đơn vị với trục liên thông",
     "outbox_requeued": "Gửi lại văn bản liên thông",
+    "outbox_copy_sent": "Gửi bản mới cho nơi nhận đã từ chối",
     "exchange_synced": "Đồng bộ với trục liên thông",
     "connector_settings_saved": "Sửa kết nối trục liên thông",
 }

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select
 
+from vanban.extensions import sqlite_reading
 from vanban.models import (
     ConnectorSettings,
     Document,
@@ -23,7 +24,7 @@ from vanban.models import (
     Recipient,
     RecipientStatus,
 )
-from vanban.services import audit, clock
+from vanban.services import Conflict, audit, clock
 
 logger = logging.getLogger(__name__)
 
@@ -271,3 +272,229 @@ def _request_config():
         ),
         run_seconds=min(config.run_seconds, REQUEST_RUN_SECONDS),
     )
+
+
+# Resending a copy that a recipient rejected.
+
+# Width of OutboxMessage.exchange_id, and the hub's limit on a DocumentId.
+MAX_EXCHANGE_ID_LENGTH = 255
+# Shown on a copy's row until the hub has taken it, so a request that ends
+# before the hub responds leaves a row the clerk can send again.
+COPY_NOT_SENT = "Bản gửi lại chưa lên được trục liên thông. Bấm “Gửi lại” để thử lại."
+
+
+def resend_rejected(session, message: OutboxMessage) -> OutboxMessage:
+    """Send a new copy of a rejected document message to its one recipient.
+
+    The hub takes a package with the same sender, DocumentId and business
+    type for a resend of the one it holds, and queues nothing. The copy is
+    therefore a new outbox row whose package carries the document's
+    DocumentId followed by "#r<row id>", is addressed to that recipient only
+    and is pushed at once by `send_copy`. The connector's own push leaves it
+    alone, because the row is never pending. Raise Conflict when the
+    recipient did not reject the message, a copy followed it already, or the
+    organisation no longer sends through a hub. Return the copy, added to
+    the session in the state `send_copy` leaves when it cannot finish.
+    The recipient stores the copy under the new DocumentId. Its statuses
+    find the document through the copy's row, and a later revocation or
+    update naming the document's own DocumentId finds the copy.
+    """
+    from vanban.exchange import deliveries
+
+    if not deliveries.can_send_copy(session, message):
+        raise Conflict(
+            "Chỉ gửi lại được bản mà nơi nhận đã từ chối và chưa được gửi lại. "
+            "Hãy tải lại trang."
+        )
+    _check_copy_route(session, message.sender_organisation_id)
+    document = session.get(Document, message.document_id)
+    if not document.exchange_id:
+        raise Conflict("Văn bản chưa có mã văn bản liên thông nên chưa gửi lại được.")
+
+    copy = OutboxMessage(
+        kind="document",
+        sender_organisation_id=message.sender_organisation_id,
+        recipient_organisation_id=message.recipient_organisation_id,
+        document_id=message.document_id,
+        business_doc_type=message.business_doc_type,
+        note=message.note,
+        state="failed",
+        error_detail=COPY_NOT_SENT,
+    )
+    session.add(copy)
+    session.flush()
+    copy.exchange_id = f"{document.exchange_id}#r{copy.id}"
+    if len(copy.exchange_id) > MAX_EXCHANGE_ID_LENGTH:
+        raise Conflict(
+            "Mã văn bản liên thông quá dài để thêm hậu tố gửi lại "
+            f"(tối đa {MAX_EXCHANGE_ID_LENGTH} ký tự), nên chưa gửi lại được."
+        )
+    logger.info(
+        "outbox message %s queued as copy %s of rejected outbox message %s",
+        copy.id,
+        copy.exchange_id,
+        message.id,
+    )
+    return copy
+
+
+def send_copy(session, copy_id: int) -> bool:
+    """Push a copy made by `resend_rejected` to the hub and record the result.
+
+    The package is built with the copy's created_at as its trace time, so a
+    second push of the same copy sends the same bytes, and the hub returns
+    the message it stored. No transaction stays open during the hub call,
+    because on SQLite the hub may be this installation writing to the same
+    database. Commits, and returns whether the hub took the copy.
+    """
+    from vanban.exchange import connector
+    from vanban.exchange.packages import EdxmlError
+
+    copy = session.get(OutboxMessage, copy_id)
+    client = _copy_client(session, copy.sender_organisation_id)
+    if client is None:
+        _copy_failed(
+            session,
+            copy_id,
+            "organisation does not send through a hub",
+            _NO_HUB_MESSAGE,
+        )
+        return False
+    try:
+        with sqlite_reading():
+            try:
+                body = _copy_package(session, copy)
+            finally:
+                # Ends the read-only transaction before the hub call.
+                session.commit()
+    except EdxmlError as exc:
+        client.close()
+        logger.warning("outbox copy %s cannot be built: %s", copy_id, exc)
+        _copy_failed(session, copy_id, str(exc), exc.user_message)
+        return False
+
+    try:
+        response = client.send("edoc", body)
+    except connector.HubError as exc:
+        session.rollback()
+        logger.warning("hub rejected outbox copy %s: %s", copy_id, exc)
+        detail = exc.detail or exc.error or f"HTTP {exc.status}"
+        _copy_failed(
+            session,
+            copy_id,
+            connector.technical_text(exc),
+            f"Trục liên thông từ chối bản gửi lại: {detail}",
+        )
+        return False
+    except connector.HubUnavailable as exc:
+        session.rollback()
+        logger.warning("outbox copy %s not sent: %s", copy_id, exc)
+        _copy_failed(
+            session,
+            copy_id,
+            connector.technical_text(exc),
+            "Chưa gửi được bản gửi lại tới trục liên thông (trục không trả lời "
+            "hoặc đang lỗi). Bấm “Gửi lại” để thử lại sau ít phút.",
+        )
+        return False
+    finally:
+        client.close()
+
+    message_id = str(response["message_id"])[:255]
+    copy = session.get(OutboxMessage, copy_id)
+    copy.state = "sent"
+    copy.sent_at = clock.now()
+    copy.message_id = message_id
+    copy.attempts += 1
+    copy.next_attempt_at = None
+    copy.last_error = ""
+    copy.error_detail = ""
+    session.commit()
+    logger.info("outbox copy %s sent to the hub as %s", copy_id, message_id)
+    return True
+
+
+_NO_HUB_MESSAGE = (
+    "Đơn vị không còn gửi văn bản qua trục liên thông (kết nối trục đang tắt), nên "
+    "chưa gửi lại được. Quản trị của đơn vị bật lại kết nối tại trang Cấu hình "
+    "kết nối trục."
+)
+
+
+def _check_copy_route(session, organisation_id: int) -> None:
+    """Raise Conflict unless the organisation's packages go through a hub."""
+    from vanban.exchange import connector
+
+    if organisation_id in connector.connected_organisation_ids(session):
+        return
+    if not current_app.config.get("HUB_ENABLED"):
+        raise Conflict(_NO_HUB_MESSAGE)
+
+
+def _copy_client(session, organisation_id: int):
+    """Return the client that pushes the organisation's packages, or None.
+
+    That is a HubClient with the short timeouts of a web request for an
+    enabled connector, else this installation's own hub when it serves one.
+    """
+    from vanban.exchange import connector, local
+
+    organisation = session.get(Organisation, organisation_id)
+    settings = session.scalar(
+        select(ConnectorSettings).where(
+            ConnectorSettings.organisation_id == organisation_id,
+            ConnectorSettings.enabled,
+        )
+    )
+    if settings is not None:
+        return connector.HubClient(
+            settings.hub_url, organisation.code, settings.token, _request_config()
+        )
+    if not current_app.config.get("HUB_ENABLED"):
+        return None
+    local.register(session, organisation)
+    return local.LocalHub(session, organisation.code)
+
+
+def _copy_package(session, copy: OutboxMessage) -> bytes:
+    """Build the copy's edXML: the document's package, to its one recipient."""
+    from vanban.exchange import mapping
+    from vanban.exchange.packages import EdxmlError
+    from vanban.exchange.writing import build_edoc
+
+    document = session.get(Document, copy.document_id)
+    recipient = session.get(Organisation, copy.recipient_organisation_id)
+    package = mapping.document_package(
+        session, document, copy.business_doc_type, copy.note
+    )
+    addressees = [o for o in package.recipients if o.organ_id == recipient.code]
+    if not addressees:
+        raise EdxmlError(
+            f"organisation {recipient.code} is no longer a recipient of document "
+            f"{document.id}",
+            f"{recipient.name} không còn trong danh sách nơi nhận của văn bản.",
+            element="To",
+        )
+    business = dataclasses.replace(
+        package.business,
+        receivers=[
+            r for r in package.business.receivers if r.organ_id == recipient.code
+        ],
+    )
+    package = dataclasses.replace(
+        package,
+        recipients=addressees,
+        to_places=[recipient.name],
+        document_id=copy.exchange_id,
+        business=business,
+    )
+    return build_edoc(package, now=copy.created_at)
+
+
+def _copy_failed(session, copy_id: int, error: str, detail: str) -> None:
+    copy = session.get(OutboxMessage, copy_id)
+    copy.attempts += 1
+    copy.state = "failed"
+    copy.last_error = error[:2000]
+    copy.error_detail = detail[:2000]
+    session.commit()
