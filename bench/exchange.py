@@ -15,7 +15,11 @@ The start of those processes is not timed. One `flask exchange sync` run with
 nothing to move is timed separately to show that fixed cost.
 
 For comparison it posts N bodies of the same size to a minimal WSGI app under
-gunicorn that writes each body to a file, using one requests.Session.
+gunicorn that writes each body to a file, using one requests.Session. It also
+times the hub protocol's calls alone: the same HTTP calls with the same
+package bytes (post, fetch, acknowledge, post status 01) against a WSGI app
+that only writes and reads files, to show what the transport costs before any
+parsing or database work.
 
 Run from the repository root: `python bench/exchange.py --count 100`.
 """
@@ -81,6 +85,42 @@ def app(environ, start_response):
             remaining -= len(chunk)
     start_response("201 Created", [("Content-Type", "text/plain")])
     return [b"stored"]
+"""
+
+
+# The hub protocol's calls with nothing behind them: POST /messages writes the
+# body to a file, GET /messages/<id> returns it, and an acknowledgement is
+# answered at once.
+PROTOCOL_SINK_APP = """\
+import json
+import os
+import uuid
+
+FOLDER = os.environ["SINK_FOLDER"]
+
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if environ["REQUEST_METHOD"] == "POST":
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        if path.endswith("/ack"):
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b'{"state": "delivered"}']
+        message_id = uuid.uuid4().hex
+        with open(os.path.join(FOLDER, message_id), "wb") as out:
+            out.write(body)
+        start_response("201 Created", [("Content-Type", "application/json")])
+        return [json.dumps({"message_id": message_id}).encode()]
+    message_id = path.rsplit("/", 1)[-1]
+    if not message_id:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ready"]
+    with open(os.path.join(FOLDER, message_id), "rb") as stored:
+        data = stored.read()
+    headers = [("Content-Type", "application/xml"), ("Content-Length", str(len(data)))]
+    start_response("200 OK", headers)
+    return [data]
 """
 
 
@@ -347,6 +387,7 @@ def time_exchange(
         poll["hub_cpu"] = cpu_seconds(city.server) - hub_cpu
         print(f"  poll: {poll['seconds']:.1f} s in {poll['runs']} cycles")
         check_attachments(city, ward, count)
+        packages = sample_packages(city)
         # One run with nothing to move: the fixed cost of a `flask` process.
         started = time.monotonic()
         city.sync(CITY_CODE)
@@ -361,6 +402,7 @@ def time_exchange(
             "poll_cpu": poll["cpu"],
             "poll_hub_cpu": poll["hub_cpu"],
             "idle_run": idle_seconds,
+            "packages": packages,
         }
     finally:
         ward.stop()
@@ -390,19 +432,70 @@ def check_attachments(city: Installation, ward: Installation, count: int) -> Non
             raise RuntimeError(f"the receiver's file {sha256} has the wrong size")
 
 
+def sample_packages(city: Installation) -> tuple[bytes, bytes]:
+    """Return one document package and one status package as the hub stored them."""
+    stored = sorted(
+        (path for path in (city.instance / "hub").iterdir() if path.is_file()),
+        key=lambda path: path.stat().st_size,
+    )
+    if not stored:
+        raise RuntimeError("the hub stored no package")
+    return stored[-1].read_bytes(), stored[0].read_bytes()
+
+
+def start_sink(folder: Path, source: str):
+    """Serve the WSGI app `source` under gunicorn with a folder for its files.
+
+    Return the server process, its port and the folder the app writes to.
+    """
+    store = folder / "received"
+    store.mkdir(parents=True)
+    (folder / "sink.py").write_text(source)
+    env = dict(os.environ, PYTHONPATH=str(folder), SINK_FOLDER=str(store))
+    port = free_port()
+    server = start_gunicorn("sink:app", port, env, folder / "server.log")
+    return server, port, store
+
+
+def time_protocol_calls(root: Path, count: int, packages: tuple[bytes, bytes]):
+    """Make the hub protocol's calls for `count` documents against a file sink.
+
+    Per document: post the package, then fetch it, acknowledge it and post a
+    status package, one call after another on one requests.Session. Return
+    the seconds of the calls.
+    """
+    document, status = packages
+    server, port, _ = start_sink(root / "protocol", PROTOCOL_SINK_APP)
+    url = f"http://127.0.0.1:{port}/messages"
+    try:
+        with requests.Session() as session:
+            started = time.monotonic()
+            message_ids = []
+            for _ in range(count):
+                response = session.post(url, data=document, timeout=30)
+                response.raise_for_status()
+                message_ids.append(response.json()["message_id"])
+            for message_id in message_ids:
+                fetched = session.get(f"{url}/{message_id}", timeout=30)
+                fetched.raise_for_status()
+                if len(fetched.content) != len(document):
+                    raise RuntimeError(f"fetched {len(fetched.content)} bytes")
+                session.post(
+                    f"{url}/{message_id}/ack", json={"result": "done"}, timeout=30
+                ).raise_for_status()
+                session.post(url, data=status, timeout=30).raise_for_status()
+            return time.monotonic() - started
+    finally:
+        stop_process_group(server)
+
+
 def time_plain_http(root: Path, count: int) -> dict:
     """Post `count` PDFs of 1 MiB to a WSGI app that writes each to a file.
 
     Return the seconds of the POST calls and the CPU seconds of the client's
     calls and of the server.
     """
-    folder = root / "plain"
-    store = folder / "received"
-    store.mkdir(parents=True)
-    (folder / "sink.py").write_text(SINK_APP)
-    env = dict(os.environ, PYTHONPATH=str(folder), SINK_FOLDER=str(store))
-    port = free_port()
-    server = start_gunicorn("sink:app", port, env, folder / "server.log")
+    server, port, store = start_sink(root / "plain", SINK_APP)
     try:
         url = f"http://127.0.0.1:{port}/"
         elapsed = client_cpu = 0.0
@@ -489,6 +582,7 @@ def main() -> None:
             args.profile.mkdir(parents=True, exist_ok=True)
         exchange = time_exchange(root, args.count, args.profile, args.parallel_calls)
         plain = time_plain_http(root, args.count)
+        protocol = time_protocol_calls(root, args.count, exchange["packages"])
     finally:
         if args.keep:
             print(f"kept {root}")
@@ -508,6 +602,10 @@ def main() -> None:
     print(
         f"plain HTTP POSTs: {plain['seconds']:.1f} s; CPU: client "
         f"{plain['client_cpu']:.1f} s, server {plain['server_cpu']:.1f} s"
+    )
+    print(
+        f"the hub protocol's calls alone (file sink): {protocol:.1f} s, "
+        f"{protocol / plain['seconds']:.1f}x plain HTTP"
     )
     ratio = total / plain["seconds"]
     verdict = "met" if ratio <= 3 else "not met"
