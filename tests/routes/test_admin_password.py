@@ -39,7 +39,7 @@ def test_forced_change_blocks_other_pages(app, forced):
     assert hx.headers["HX-Redirect"].endswith("/change-password")
     page = web.get("/change-password")
     assert page.status_code == 200
-    assert "Mật khẩu của bạn vừa được đặt lại" in page.get_data(as_text=True)
+    assert "Hãy chọn mật khẩu của riêng bạn" in page.get_data(as_text=True)
 
 
 @pytest.mark.parametrize(

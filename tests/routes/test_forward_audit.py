@@ -78,6 +78,8 @@ def test_audit_page_labels_advisor(session, ward, login_as):
     assert response.status_code == 200
     page = html.unescape(response.get_data(as_text=True))
     assert f"<dt>Người tham mưu (mã số)</dt><dd>{advisor.id}</dd>" in page
+    named = f"<dt>Người tham mưu</dt><dd>{advisor.full_name} ({advisor.username})</dd>"
+    assert named in page
     assert "<dt>Trạng thái</dt><dd>Chờ đề xuất xử lý</dd>" in page
     assert "advisor_id" not in page
 

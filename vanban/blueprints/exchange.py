@@ -41,7 +41,7 @@ from vanban.models import (
     OutboxMessage,
     ReceivedPackage,
 )
-from vanban.services import Conflict, ServiceError, audit, outbox
+from vanban.services import Conflict, ServiceError, audit, outbox, permissions
 from vanban.services.clock import local, now
 from vanban.web import render, wants_fragment
 
@@ -78,8 +78,11 @@ bp.add_app_template_global(deliveries.current_report, "current_delivery_report")
 
 
 def can_send_copy(message: OutboxMessage) -> bool:
-    """Tell whether the row's recipient rejected it and no copy followed yet."""
-    return deliveries.can_send_copy(db.session, message)
+    """Tell whether the current user may send a new copy of the rejected row."""
+    if not deliveries.can_send_copy(db.session, message):
+        return False
+    document = db.session.get(Document, message.document_id)
+    return permissions.can_view(db.session, current_user, document)
 
 
 def newer_copy(message: OutboxMessage) -> OutboxMessage | None:
@@ -451,6 +454,10 @@ def _requeued_message(count: int) -> str:
 def resend_copy(message_id: int):
     """Send a new copy of a rejected document to the one recipient that rejected it."""
     message = _own_message(message_id, other_organisation_status=404)
+    # The copy carries the document, so only a user who may read it sends it.
+    document = db.session.get(Document, message.document_id)
+    if not permissions.can_view(db.session, current_user, document):
+        abort(permissions.rejection_status(db.session, current_user, document))
 
     return _send_copy(message)
 
@@ -478,17 +485,11 @@ def _own_message(message_id: int, other_organisation_status: int) -> OutboxMessa
 def _send_copy(message: OutboxMessage):
     """Make a copy of a rejected row, or take a copy not yet sent, and push it."""
     session = db.session
-    if message.exchange_id is not None:
-        if message.state != "failed":
-            logger.warning(
-                "outbox copy %s not sent again for user %s: state is %s",
-                message.id,
-                current_user.id,
-                message.state,
-            )
-            raise Conflict("Bản gửi lại này đã lên trục liên thông. Hãy tải lại trang.")
+    if message.exchange_id is not None and message.state == "failed":
+        # A copy the hub never took: the same copy is pushed again.
         copy = message
     else:
+        # A rejected row, a rejected copy included, gets a new copy.
         copy = outbox.resend_rejected(session, message)
     # NOTE: the row names the document in its detail only, as for
     # "outbox_requeued": the timeline has no Vietnamese label for this action.

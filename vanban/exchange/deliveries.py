@@ -290,11 +290,33 @@ def newer_copy(session, message: OutboxMessage) -> OutboxMessage | None:
 
 
 def can_send_copy(session, message: OutboxMessage) -> bool:
-    """Tell whether the recipient rejected the message and no copy followed it yet."""
+    """Tell whether a new copy of the rejected message may be sent."""
+    return copy_blocker(session, message) is None
+
+
+def copy_blocker(session, message: OutboxMessage) -> str | None:
+    """Return why no new copy of the message may be sent, in Vietnamese, or None.
+
+    A copy goes only for a message its recipient rejected, once, and never
+    for the document itself after it was revoked or replaced, because the
+    recipient would then hold a live copy of a document no longer in force.
+    A revocation or an update may still be sent again.
+    """
     report = current_report(message)
     if report is None or report.state != "failed":
-        return False
-    return newer_copy(session, message) is None
+        return "Chỉ gửi lại được bản mà nơi nhận đã từ chối. Hãy tải lại trang."
+    if newer_copy(session, message) is not None:
+        return "Bản này đã được gửi lại bằng một bản mới. Hãy tải lại trang."
+    if message.business_doc_type in (0, REPLACE):
+        document = session.get(Document, message.document_id)
+        if document.state == "revoked":
+            return "Văn bản đã bị thu hồi nên không gửi lại cho nơi nhận."
+        if document.replaced_by_id is not None:
+            return (
+                "Văn bản đã được thay thế bằng văn bản khác nên không gửi lại; "
+                "hãy gửi văn bản thay thế."
+            )
+    return None
 
 
 # Label of each change package type on the sender's pages.

@@ -92,6 +92,7 @@ FIELD_LABELS = {
     "subject_prefix": "Phần đầu bắt buộc của trích yếu",
     "stuck_hours": "Ngưỡng cảnh báo (giờ)",
     "state": "Trạng thái",
+    "advisor": "Người tham mưu",
     "advisor_id": "Người tham mưu (mã số)",
 }
 UNKNOWN_FIELD = "Thông tin khác"

@@ -210,7 +210,11 @@ def forward_to_advisor(
     if advisor_id is not None:
         advisor = _advisor(session, document.organisation_id, advisor_id)
         document.holder_id = advisor.id
-        audit_after = {"state": "with_advisor", "advisor_id": advisor.id}
+        audit_after = {
+            "state": "with_advisor",
+            "advisor": f"{advisor.full_name} ({advisor.username})",
+            "advisor_id": advisor.id,
+        }
     _transition(
         session,
         user,

@@ -301,11 +301,9 @@ def resend_rejected(session, message: OutboxMessage) -> OutboxMessage:
     """
     from vanban.exchange import deliveries
 
-    if not deliveries.can_send_copy(session, message):
-        raise Conflict(
-            "Chỉ gửi lại được bản mà nơi nhận đã từ chối và chưa được gửi lại. "
-            "Hãy tải lại trang."
-        )
+    blocker = deliveries.copy_blocker(session, message)
+    if blocker is not None:
+        raise Conflict(blocker)
     _check_copy_route(session, message.sender_organisation_id)
     document = session.get(Document, message.document_id)
     if not document.exchange_id:
