@@ -120,6 +120,14 @@ def _add_service_error(form, error: ServiceError, default_field: str) -> None:
         field.errors = [*field.errors, error.message]
 
 
+def _roll_back_rejected(error: ServiceError) -> None:
+    """Roll back and log a change the service rejected, but re-raise 403 and 404."""
+    db.session.rollback()
+    if error.status_code in (403, 404):
+        raise error
+    logger.info("settings change rejected: %s", error.message)
+
+
 def _form_page(
     form,
     save,
@@ -146,10 +154,7 @@ def _form_page(
             try:
                 result = save()
             except ServiceError as error:
-                db.session.rollback()
-                if error.status_code in (403, 404):
-                    raise
-                logger.info("settings change rejected: %s", error.message)
+                _roll_back_rejected(error)
                 _add_service_error(form, error, field)
             else:
                 db.session.commit()
@@ -169,10 +174,7 @@ def _toggle(set_active, item, *, back: str, success: str):
     try:
         set_active(db.session, _me(), item, request.form.get("active") == "1")
     except ServiceError as error:
-        db.session.rollback()
-        if error.status_code in (403, 404):
-            raise
-        logger.info("settings change rejected: %s", error.message)
+        _roll_back_rejected(error)
         flash(error.message, "error")
         return redirect(back, 303)
     db.session.commit()

@@ -153,6 +153,24 @@ def _organisation_of(row, admin: User) -> int:
     return getattr(row, "organisation_id", None) or admin.organisation_id
 
 
+def _named_state(row: Department | DocumentType) -> dict:
+    """Return the audited values of a department or a document type."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "abbreviation": row.abbreviation,
+        "active": row.active,
+    }
+
+
+def _conflicting_row(session, query, row):
+    """Return the row `query` finds, or None when it finds none or `row` itself."""
+    other = session.scalar(query)
+    if other is None or (row is not None and other.id == row.id):
+        return None
+    return other
+
+
 def _set_active(session, admin: User, thing: str, row, active: bool, **keys) -> None:
     """Switch `row.active` and audit it, with `keys` naming the row in the audit."""
     if row.active == active:
@@ -183,9 +201,13 @@ def _organisation_state(organisation: Organisation) -> dict:
     }
 
 
-def _check_organisation_code(session, code: str, organisation_id: int | None) -> None:
-    other = session.scalar(select(Organisation).where(Organisation.code == code))
-    if other is not None and other.id != organisation_id:
+def _check_organisation_code(
+    session, code: str, organisation: Organisation | None
+) -> None:
+    other = _conflicting_row(
+        session, select(Organisation).where(Organisation.code == code), organisation
+    )
+    if other is not None:
         raise Invalid(f"Mã định danh {code} đã dùng cho {other.name}.", field="code")
 
 
@@ -194,9 +216,7 @@ def save_organisation(
 ) -> Organisation:
     """Create an organisation (when `organisation` is None) or edit one."""
     require_installation_admin(admin)
-    _check_organisation_code(
-        session, values["code"], organisation.id if organisation else None
-    )
+    _check_organisation_code(session, values["code"], organisation)
     return _save_row(
         session,
         admin,
@@ -302,15 +322,6 @@ def import_wards(
 # Departments
 
 
-def _department_state(department: Department) -> dict:
-    return {
-        "id": department.id,
-        "name": department.name,
-        "abbreviation": department.abbreviation,
-        "active": department.active,
-    }
-
-
 def save_department(
     session,
     admin: User,
@@ -319,13 +330,15 @@ def save_department(
     values: dict,
 ) -> Department:
     require_admin(admin)
-    other = session.scalar(
+    other = _conflicting_row(
+        session,
         select(Department).where(
             Department.organisation_id == organisation.id,
             Department.abbreviation == values["abbreviation"],
-        )
+        ),
+        department,
     )
-    if other is not None and (department is None or other.id != department.id):
+    if other is not None:
         raise Invalid(
             f"Chữ viết tắt {values['abbreviation']} đã dùng cho {other.name}.",
             field="abbreviation",
@@ -337,7 +350,7 @@ def save_department(
         department,
         lambda: Department(organisation_id=organisation.id),
         values,
-        _department_state,
+        _named_state,
     )
 
 
@@ -573,15 +586,6 @@ def users_of(session, organisation: Organisation) -> list[User]:
 # Document types
 
 
-def _doctype_state(doctype: DocumentType) -> dict:
-    return {
-        "id": doctype.id,
-        "name": doctype.name,
-        "abbreviation": doctype.abbreviation,
-        "active": doctype.active,
-    }
-
-
 def _check_doctype_abbreviation(
     session, doctype: DocumentType | None, abbreviation: str
 ) -> None:
@@ -607,10 +611,12 @@ def save_doctype(
     session, admin: User, doctype: DocumentType | None, values: dict
 ) -> DocumentType:
     require_installation_admin(admin)
-    other = session.scalar(
-        select(DocumentType).where(DocumentType.name == values["name"])
+    other = _conflicting_row(
+        session,
+        select(DocumentType).where(DocumentType.name == values["name"]),
+        doctype,
     )
-    if other is not None and (doctype is None or other.id != doctype.id):
+    if other is not None:
         raise Invalid(f"Loại văn bản {values['name']} đã có.", field="name")
     _check_doctype_abbreviation(session, doctype, values["abbreviation"])
     last_position = session.scalar(select(func.max(DocumentType.position))) or 0
@@ -621,7 +627,7 @@ def save_doctype(
         doctype,
         lambda: DocumentType(position=last_position + 1),
         values,
-        _doctype_state,
+        _named_state,
     )
     doctypes.invalidate()
     return doctype

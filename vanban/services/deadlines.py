@@ -68,6 +68,23 @@ def require_admin(user: User, organisation_id: int) -> None:
         raise Forbidden("Chỉ quản trị của đơn vị mới được sửa lịch và hạn xử lý.")
 
 
+def _delete_setting(session, user: User, row, action: str, detail) -> None:
+    """Delete a calendar change or a rule after the admin check, and audit it.
+
+    `detail(row)` returns the audited values of the deleted row.
+    """
+    require_admin(user, row.organisation_id)
+    audit.record(
+        session,
+        action,
+        user=user,
+        organisation_id=row.organisation_id,
+        before=detail(row),
+        after=None,
+    )
+    session.delete(row)
+
+
 def save_calendar_change(
     session, user: User, organisation_id: int, day: date, kind: str, note: str
 ) -> CalendarChange:
@@ -109,16 +126,7 @@ def save_calendar_change(
 
 def delete_calendar_change(session, user: User, change: CalendarChange) -> None:
     """Remove a change, so that the day follows the default calendar again."""
-    require_admin(user, change.organisation_id)
-    audit.record(
-        session,
-        "settings.holidays.update",
-        user=user,
-        organisation_id=change.organisation_id,
-        before=_change_detail(change),
-        after=None,
-    )
-    session.delete(change)
+    _delete_setting(session, user, change, "settings.holidays.update", _change_detail)
     _forget_calendar(session, change.organisation_id)
     logger.info(
         "calendar change %s of organisation %s deleted by user %s",
@@ -224,16 +232,7 @@ def save_rule(
 
 
 def delete_rule(session, user: User, rule: DeadlineRule) -> None:
-    require_admin(user, rule.organisation_id)
-    audit.record(
-        session,
-        "settings.deadline_rules.update",
-        user=user,
-        organisation_id=rule.organisation_id,
-        before=_rule_detail(rule),
-        after=None,
-    )
-    session.delete(rule)
+    _delete_setting(session, user, rule, "settings.deadline_rules.update", _rule_detail)
     logger.info(
         "deadline rule %s of organisation %s deleted by user %s",
         rule.id,

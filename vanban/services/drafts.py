@@ -345,6 +345,30 @@ def _required_comment(comment: str) -> str:
     return comment
 
 
+def _return_to_author(
+    session,
+    user: User,
+    draft: Document,
+    name: str,
+    *,
+    step: str,
+    comment: str,
+    checklist: dict | None = None,
+) -> None:
+    """Send the draft back to its author, with the comment every return requires."""
+    _review(
+        session,
+        user,
+        draft,
+        name,
+        "drafting",
+        step=step,
+        outcome="returned",
+        comment=_required_comment(comment),
+        checklist=checklist,
+    )
+
+
 def submit(session, user: User, draft: Document, comment: str = "") -> None:
     _review(
         session,
@@ -359,15 +383,8 @@ def submit(session, user: User, draft: Document, comment: str = "") -> None:
 
 
 def head_return(session, user: User, draft: Document, comment: str) -> None:
-    _review(
-        session,
-        user,
-        draft,
-        "head_return",
-        "drafting",
-        step="initials",
-        outcome="returned",
-        comment=_required_comment(comment),
+    _return_to_author(
+        session, user, draft, "head_return", step="initials", comment=comment
     )
 
 
@@ -426,15 +443,13 @@ def check_format(
             checklist=checklist,
         )
     else:
-        _review(
+        _return_to_author(
             session,
             user,
             draft,
             "format_return",
-            "drafting",
             step="format",
-            outcome="returned",
-            comment=_required_comment(comment),
+            comment=comment,
             checklist=checklist,
         )
 
@@ -456,15 +471,8 @@ def approve(session, user: User, draft: Document, comment: str = "") -> None:
 
 
 def leader_return(session, user: User, draft: Document, comment: str) -> None:
-    _review(
-        session,
-        user,
-        draft,
-        "leader_return",
-        "drafting",
-        step="approval",
-        outcome="returned",
-        comment=_required_comment(comment),
+    _return_to_author(
+        session, user, draft, "leader_return", step="approval", comment=comment
     )
 
 
