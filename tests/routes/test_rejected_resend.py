@@ -351,6 +351,10 @@ def test_route_resends_revocation_over_http(login_as, session, exchange):
         select(AuditEvent).where(AuditEvent.action == "outbox_copy_sent")
     )
     assert audit.detail["copy_message_id"] == copy.id
+    assert audit.detail["after"] == {
+        "recipient": org("Ba Đình").name,
+        "exchange_id": copy.exchange_id,
+    }
 
     # The ward's connector takes the revocation in under the new DocumentId.
     run(session, exchange.ward_settings_id)

@@ -493,6 +493,7 @@ def _send_copy(message: OutboxMessage):
         copy = outbox.resend_rejected(session, message)
     # NOTE: the row names the document in its detail only, as for
     # "outbox_requeued": the timeline has no Vietnamese label for this action.
+    recipient = session.get(Organisation, message.recipient_organisation_id)
     audit.record(
         session,
         "outbox_copy_sent",
@@ -502,6 +503,8 @@ def _send_copy(message: OutboxMessage):
         outbox_message_id=message.id,
         copy_message_id=copy.id,
         exchange_id=copy.exchange_id,
+        # Shown on the audit page, which lists the values after an action.
+        after={"recipient": recipient.name, "exchange_id": copy.exchange_id},
     )
     message_id, copy_id = message.id, copy.id
     organisation_id = message.sender_organisation_id

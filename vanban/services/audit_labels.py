@@ -93,6 +93,8 @@ FIELD_LABELS = {
     "stuck_hours": "Ngưỡng cảnh báo (giờ)",
     "state": "Trạng thái",
     "advisor": "Người tham mưu",
+    "recipient": "Nơi nhận",
+    "exchange_id": "Mã văn bản liên thông",
     "advisor_id": "Người tham mưu (mã số)",
 }
 UNKNOWN_FIELD = "Thông tin khác"
