@@ -347,6 +347,11 @@ def test_route_resends_revocation_over_http(login_as, session, exchange):
     assert "Đã gửi bản mới của văn bản lên trục liên thông" in text
     assert copy.exchange_id in text
     assert f'hx-post="{resend_url(row)}"' not in text
+    # The counts above the list follow: nothing is left rejected.
+    counts = text[text.index('id="exchange-counts"') :]
+    assert 'hx-swap-oob="true"' in counts
+    assert "Nơi nhận từ chối" not in counts
+    assert "Đã gửi" in counts
     audit = session.scalar(
         select(AuditEvent).where(AuditEvent.action == "outbox_copy_sent")
     )

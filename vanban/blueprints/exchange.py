@@ -9,9 +9,11 @@ the connector settings (hub URL, token, poll interval) and test them.
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -204,6 +206,50 @@ def _page_number(value: str) -> int:
     return int(value) if value.isdecimal() and len(value) <= 9 else 1
 
 
+def outbox_counts(organisation_id: int) -> dict[str, int]:
+    """Count the organisation's outbox rows by state, and the rejected ones."""
+    session = db.session
+    counts = dict(
+        session.execute(
+            select(OutboxMessage.state, func.count())
+            .where(OutboxMessage.sender_organisation_id == organisation_id)
+            .group_by(OutboxMessage.state)
+        ).all()
+    )
+    rejected = session.scalar(
+        deliveries.only_rejected(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.sender_organisation_id == organisation_id)
+        )
+    )
+    if rejected:
+        counts["rejected"] = rejected
+    return counts
+
+
+def _row_response(message: OutboxMessage, **context) -> Response:
+    """Render a changed outbox row for htmx, with the counts out of band."""
+    entry = Entry(
+        "sent",
+        message.created_at,
+        message=message,
+        document=db.session.get(Document, message.document_id),
+        recipient=db.session.get(Organisation, message.recipient_organisation_id),
+    )
+    # The filter the page shows comes from its URL, which htmx sends along.
+    page_url = request.headers.get("HX-Current-URL", "")
+    active_state = parse_qs(urlsplit(page_url).query).get("state", [""])[0]
+    return render(
+        "exchange/_entry.html",
+        entry=entry,
+        counts=outbox_counts(message.sender_organisation_id),
+        active_state=active_state,
+        states=STATES,
+        **context,
+    )
+
+
 def list_entries(organisation_id: int, kind: str, state: str, page: int) -> EntryPage:
     """Return one page of the organisation's sent messages and received documents.
 
@@ -235,22 +281,7 @@ def list_entries(organisation_id: int, kind: str, state: str, page: int) -> Entr
     if kind in ("", "received") and not state:
         parts.append(received)
 
-    counts = dict(
-        session.execute(
-            select(OutboxMessage.state, func.count())
-            .where(OutboxMessage.sender_organisation_id == organisation_id)
-            .group_by(OutboxMessage.state)
-        ).all()
-    )
-    rejected = session.scalar(
-        deliveries.only_rejected(
-            select(func.count())
-            .select_from(OutboxMessage)
-            .where(OutboxMessage.sender_organisation_id == organisation_id)
-        )
-    )
-    if rejected:
-        counts["rejected"] = rejected
+    counts = outbox_counts(organisation_id)
     if not parts:
         return EntryPage([], 0, 1, 1, kind, state, counts)
     rows = union_all(*parts).subquery()
@@ -384,14 +415,7 @@ def resend(message_id: int):
     )
 
     if wants_fragment():
-        entry = Entry(
-            "sent",
-            message.created_at,
-            message=message,
-            document=db.session.get(Document, message.document_id),
-            recipient=db.session.get(Organisation, message.recipient_organisation_id),
-        )
-        return render("exchange/_entry.html", entry=entry, requeued=True)
+        return _row_response(message, requeued=True)
     flash(_requeued_message(len(previous_states)), "success")
     return redirect(url_for("exchange.index"), 303)
 
@@ -526,14 +550,7 @@ def _send_copy(message: OutboxMessage):
     copy = session.get(OutboxMessage, copy_id)
     text = _copy_result_message(copy)
     if wants_fragment():
-        entry = Entry(
-            "sent",
-            message.created_at,
-            message=message,
-            document=session.get(Document, message.document_id),
-            recipient=session.get(Organisation, message.recipient_organisation_id),
-        )
-        return render("exchange/_entry.html", entry=entry, copy_result=text)
+        return _row_response(message, copy_result=text)
     flash(text, "success" if copy.state == "sent" else "error")
     return redirect(url_for("exchange.index"), 303)
 
