@@ -107,9 +107,9 @@ def resend_url(row: OutboxMessage) -> str:
 # Service.
 
 
-def fail_first_sending(session, exchange, outgoing_id: int) -> OutboxMessage:
-    """Let Ba Đình's connector acknowledge the document as failed until the
-    hub gives up, store the rejection and return Ba Đình's outbox row."""
+def reject_at_ward(session, exchange) -> None:
+    """Let Ba Đình's connector acknowledge its one pending document as failed
+    until the hub gives up, and let the city's connector record the rejection."""
     client = client_of(exchange, exchange.ward_id)
     try:
         for _ in range(hub.MAX_FAILED_ATTEMPTS):
@@ -120,6 +120,11 @@ def fail_first_sending(session, exchange, outgoing_id: int) -> OutboxMessage:
     fresh()
     backdate_checks(session)
     run(session, exchange.city_settings_id)
+
+
+def fail_first_sending(session, exchange, outgoing_id: int) -> OutboxMessage:
+    """Let Ba Đình reject the document and return Ba Đình's outbox row."""
+    reject_at_ward(session, exchange)
     [row] = [
         r
         for r in outbox_rows(session, outgoing_id)
@@ -263,16 +268,7 @@ def test_rejected_copy_gets_a_new_copy(login_as, session, exchange):
     first = outbox.resend_rejected(session, rejected)
     session.commit()
     assert outbox.send_copy(session, first.id) is True
-    client = client_of(exchange, exchange.ward_id)
-    try:
-        for _ in range(hub.MAX_FAILED_ATTEMPTS):
-            [pending] = client.pending("edoc", 10)
-            client.ack(pending["message_id"], "fail", FAIL_REASON)
-    finally:
-        client.close()
-    fresh()
-    backdate_checks(session)
-    run(session, exchange.city_settings_id)
+    reject_at_ward(session, exchange)
     fresh()
     first = session.get(OutboxMessage, first.id)
     assert first.delivery_report.state == "failed"
