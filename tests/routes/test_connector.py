@@ -514,6 +514,21 @@ def test_hub_down_message_retried(login_as, session, exchange):
     assert len(received_copies(session, exchange.ward_id, outgoing_id)) == 1
 
 
+def test_wrong_hub_path_shows_no_markup(login_as, session, exchange):
+    # The app serves its HTML 404 page for a path outside the hub's API.
+    base = exchange.url.removesuffix(HUB_PATH)
+    set_hub_url(session, exchange.city_settings_id, f"{base}/api/edoc/sai")
+
+    outgoing_id = city_issues(login_as, "Văn bản gửi nhầm địa chỉ trục")
+
+    [row] = outbox_rows(session, outgoing_id)
+    assert row.state == "failed"
+    assert "<" not in row.error_detail
+    assert "<" not in row.last_error
+    assert "HTTP 404" in row.last_error
+    assert "kiểm tra địa chỉ trục" in row.last_error
+
+
 def test_hub_500_then_sent_once(login_as, session, exchange):
     exchange.faults.add("POST", "/messages", 500)
 

@@ -303,6 +303,33 @@ def test_resend_as_fragment(login_as, session):
     assert "Gửi lại" not in html
 
 
+def test_resend_fragment_updates_package_rows(login_as, session):
+    first = outbox_message(session, "UBND Thành phố")
+    second = session.scalar(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.document_id == first.document_id,
+            OutboxMessage.kind == "document",
+            OutboxMessage.id != first.id,
+        )
+        .order_by(OutboxMessage.id)
+    )
+    make_failed(session, first.id)
+    make_failed(session, second.id)
+    clerk = login_as(CITY_CLERK)
+
+    response = clerk.post(f"/exchange/{first.id}/resend", htmx=True)
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert html.lstrip().startswith(f'<tr id="exchange-sent-{first.id}"')
+    # The other recipient's row travels in the same package, so it changed too.
+    other = html[html.index(f'<tr id="exchange-sent-{second.id}"') :]
+    assert other.startswith(f'<tr id="exchange-sent-{second.id}" hx-swap-oob="true"')
+    assert "Đang chờ gửi" in other[: other.index("</tr>")]
+    assert 'id="exchange-counts" aria-label' in html
+
+
 def test_resend_of_sent_message_rejected(login_as, session):
     message = outbox_message(session, "Ba Đình")
     clerk = login_as(WARD_CLERK)

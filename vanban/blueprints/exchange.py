@@ -228,25 +228,35 @@ def outbox_counts(organisation_id: int) -> dict[str, int]:
     return counts
 
 
-def _row_response(message: OutboxMessage, **context) -> Response:
-    """Render a changed outbox row for htmx, with the counts out of band."""
-    entry = Entry(
+def _row_response(
+    message: OutboxMessage, others: list[OutboxMessage] = (), **context
+) -> Response:
+    """Render a changed outbox row for htmx.
+
+    The `others` rows, which the same action changed, and the counts follow
+    out of band.
+    """
+    # The filter the page shows comes from its URL, which htmx sends along.
+    page_url = request.headers.get("HX-Current-URL", "")
+    active_state = parse_qs(urlsplit(page_url).query).get("state", [""])[0]
+    return render(
+        "exchange/_row_update.html",
+        entry=_sent_entry(message),
+        others=[_sent_entry(other) for other in others],
+        counts=outbox_counts(message.sender_organisation_id),
+        active_state=active_state,
+        states=STATES,
+        **context,
+    )
+
+
+def _sent_entry(message: OutboxMessage) -> Entry:
+    return Entry(
         "sent",
         message.created_at,
         message=message,
         document=db.session.get(Document, message.document_id),
         recipient=db.session.get(Organisation, message.recipient_organisation_id),
-    )
-    # The filter the page shows comes from its URL, which htmx sends along.
-    page_url = request.headers.get("HX-Current-URL", "")
-    active_state = parse_qs(urlsplit(page_url).query).get("state", [""])[0]
-    return render(
-        "exchange/_entry.html",
-        entry=entry,
-        counts=outbox_counts(message.sender_organisation_id),
-        active_state=active_state,
-        states=STATES,
-        **context,
     )
 
 
@@ -415,7 +425,12 @@ def resend(message_id: int):
     )
 
     if wants_fragment():
-        return _row_response(message, requeued=True)
+        others = [
+            db.session.get(OutboxMessage, int(row_id))
+            for row_id in previous_states
+            if int(row_id) != message.id
+        ]
+        return _row_response(message, others, requeued=True)
     flash(_requeued_message(len(previous_states)), "success")
     return redirect(url_for("exchange.index"), 303)
 

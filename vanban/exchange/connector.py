@@ -380,18 +380,35 @@ def technical_text(exc: Exception) -> str:
     if isinstance(exc, (HubError, HubUnavailable)) and status is not None:
         parts = [part for part in (getattr(exc, "error", ""), exc.detail) if part]
         text = f"Trục trả lời HTTP {status}"
-        return f"{text}: {' — '.join(parts)}" if parts else f"{text}."
+        if parts:
+            return f"{text}: {' — '.join(parts)}"
+        if status == 404:
+            # The hub API answers every path with a JSON error, so a bare 404
+            # comes from another server: the address is wrong.
+            return (
+                f"{text} mà không phải từ API của trục. Hãy kiểm tra địa chỉ trục "
+                "liên thông trong trang cấu hình kết nối."
+            )
+        return f"{text}."
     if isinstance(exc, HubUnavailable):
         return f"Chưa liên lạc được với trục liên thông ({exc})."
     return str(exc)
 
 
 def _error_fields(body: bytes) -> tuple[str, str]:
-    """Return the error code and detail of a JSON error body, if it is one."""
+    """Return the error code and detail of a JSON error body, if it is one.
+
+    A body in another format, such as the HTML page of a server that is not
+    the hub, gives no detail: shown to a clerk it would be markup, and it may
+    carry tokens of that page. Plain text keeps its first line.
+    """
     try:
         payload = json.loads(body)
     except ValueError:
-        return "", body[:300].decode("utf-8", "replace").strip()
+        text = body[:300].decode("utf-8", "replace").strip()
+        if text.startswith("<"):
+            return "", ""
+        return "", text.splitlines()[0] if text else ""
     if not isinstance(payload, dict):
         return "", ""
     return str(payload.get("error") or ""), str(payload.get("detail") or "")
