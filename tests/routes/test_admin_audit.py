@@ -267,5 +267,7 @@ def test_page_shows_vietnamese_labels(app, session):
         assert label in rows
     for code in ("symbol_pattern", "working_days", "type_names", "outgoing"):
         assert code not in rows
+    admin = ward.users["admin"]
+    assert f"<td>{admin.full_name} ({admin.username})</td>" in rows
     assert ">Chuẩn bị thử nghiệm</option>" in html
     assert ">trial.prepare</option>" not in html

@@ -319,6 +319,8 @@ def test_push_poll_and_status_01(login_as, session, exchange):
     assert [h.status_code for h in recipient.history] == ["01"]
     assert client_of(exchange, exchange.ward_id).pending("edoc", 10) == []
     assert client_of(exchange, exchange.city_id).pending("status", 10) == []
+    page = login_as("thanhpho.vanthu").get("/exchange/?kind=sent&state=sent")
+    assert "Tại nơi nhận: 01 – Đã đến" in page.get_data(as_text=True)
 
 
 def test_poll_commits_in_batches(login_as, session, exchange, monkeypatch):

@@ -542,6 +542,11 @@ def test_empty_token_keeps_current(login_as, session, exchange):
     assert not settings.enabled
     [event] = audit_rows(session, "connector_settings_saved")
     assert event.detail["token_changed"] is False
+    assert event.detail["before"]["poll_interval_seconds"] != 300
+    assert event.detail["before"]["enabled"] is True
+    assert event.detail["after"]["poll_interval_seconds"] == 300
+    assert event.detail["after"]["enabled"] is False
+    assert token not in str(event.detail)
 
 
 def test_settings_need_token_first_time(login_as, session, hub_server):

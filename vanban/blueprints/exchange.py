@@ -42,6 +42,7 @@ from vanban.models import (
     Organisation,
     OutboxMessage,
     ReceivedPackage,
+    Recipient,
 )
 from vanban.services import Conflict, ServiceError, audit, outbox, permissions
 from vanban.services.clock import local, now
@@ -158,6 +159,8 @@ class Entry:
     recipient: Organisation | None = None
     # The hub's message id of a received package; None when delivered here.
     package_message_id: str | None = None
+    # The recipient's row of a sent document, with the status it reported.
+    standing: Recipient | None = None
 
 
 @dataclass
@@ -251,12 +254,21 @@ def _row_response(
 
 
 def _sent_entry(message: OutboxMessage) -> Entry:
+    standing = None
+    if message.kind == "document":
+        standing = db.session.scalar(
+            select(Recipient).where(
+                Recipient.document_id == message.document_id,
+                Recipient.organisation_id == message.recipient_organisation_id,
+            )
+        )
     return Entry(
         "sent",
         message.created_at,
         message=message,
         document=db.session.get(Document, message.document_id),
         recipient=db.session.get(Organisation, message.recipient_organisation_id),
+        standing=standing,
     )
 
 
@@ -347,6 +359,18 @@ def _load_entries(keys) -> list[Entry]:
             )
         ).all()
     )
+    sent_document_ids = {
+        m.document_id for m in messages.values() if m.kind == "document"
+    }
+    standings = {
+        (recipient.document_id, recipient.organisation_id): recipient
+        for recipient in session.scalars(
+            select(Recipient).where(
+                Recipient.document_id.in_(sent_document_ids),
+                Recipient.organisation_id.in_(organisation_ids),
+            )
+        )
+    }
 
     entries = []
     for row in keys:
@@ -359,6 +383,11 @@ def _load_entries(keys) -> list[Entry]:
                     message=message,
                     document=documents[message.document_id],
                     recipient=organisations[message.recipient_organisation_id],
+                    standing=standings.get(
+                        (message.document_id, message.recipient_organisation_id)
+                    )
+                    if message.kind == "document"
+                    else None,
                 )
             )
         else:
@@ -713,11 +742,20 @@ def settings():
     )
 
 
+def _audited_settings(settings: ConnectorSettings) -> dict:
+    return {
+        "hub_url": settings.hub_url,
+        "poll_interval_seconds": settings.poll_interval_seconds,
+        "enabled": settings.enabled,
+    }
+
+
 def _save(organisation, current, form: SettingsForm) -> ConnectorSettings:
     token = (form.token.data or "").strip()
     token_changed = bool(token)
     if not token and current is not None:
         token = current.token
+    before = _audited_settings(current) if current is not None else None
     saved = connector.save_settings(
         db.session,
         organisation,
@@ -735,6 +773,9 @@ def _save(organisation, current, form: SettingsForm) -> ConnectorSettings:
         poll_interval_seconds=saved.poll_interval_seconds,
         enabled=saved.enabled,
         token_changed=token_changed,
+        # Shown on the audit page; the token itself is never recorded.
+        before=before,
+        after={**_audited_settings(saved), "token_changed": token_changed},
     )
     logger.info(
         "connector settings of organisation %s changed by user %s",

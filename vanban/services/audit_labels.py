@@ -95,6 +95,10 @@ FIELD_LABELS = {
     "advisor": "Người tham mưu",
     "recipient": "Nơi nhận",
     "exchange_id": "Mã văn bản liên thông",
+    "hub_url": "Địa chỉ trục liên thông",
+    "poll_interval_seconds": "Chu kỳ hỏi trục (giây)",
+    "enabled": "Đang bật",
+    "token_changed": "Đổi mã truy cập",
     "advisor_id": "Người tham mưu (mã số)",
 }
 UNKNOWN_FIELD = "Thông tin khác"
