@@ -85,6 +85,18 @@ class BaseForm(FlaskForm):
                 filters.append(_nfc_filter)
             return unbound_field.bind(form=form, filters=filters, **options)
 
+    def validate(self, extra_validators=None) -> bool:
+        """Validate, showing only the parse error of a value that could not be read.
+
+        WTForms still runs a field's validators after its value failed to
+        parse, so "abc" in a number field also got the range message.
+        """
+        valid = super().validate(extra_validators)
+        for field in self:
+            if field.process_errors:
+                field.errors = list(field.process_errors)
+        return valid
+
 
 class CheckboxList(SelectMultipleField):
     widget = widgets.ListWidget(prefix_label=False)

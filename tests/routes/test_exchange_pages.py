@@ -607,6 +607,21 @@ def test_settings_errors_as_fragment(login_as, hub_server):
     assert "từ 10 đến" in field_error(html, "poll_interval_seconds")
 
 
+def test_unreadable_interval_one_message(login_as, hub_server):
+    url, _ = hub_server
+
+    response = login_as(WARD_ADMIN).post(
+        "/exchange/settings",
+        valid_settings(url, "t", poll_interval_seconds="abc"),
+        htmx=True,
+    )
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert field_error(html, "poll_interval_seconds") == "Hãy nhập một số nguyên."
+    assert html.count('id="err-poll_interval_seconds"') == 1
+
+
 def test_token_never_shown_in_full(login_as, session, exchange):
     token = exchange.tokens[org("Ba Đình").code]
     outgoing_id = city_issues(login_as, "Kiểm tra mã truy cập không lộ")
