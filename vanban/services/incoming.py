@@ -202,7 +202,7 @@ def forward_to_advisor(
 
     A named advisor becomes the holder before the audit row is written, so they
     are notified and may read the document even when it is secret and they lack
-    clearance. The audit row records them by user id.
+    clearance. The audit row names them, with their user id.
     """
     workflow.require(user, document, "forward")
     audit_after = None
