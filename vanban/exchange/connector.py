@@ -383,8 +383,8 @@ def technical_text(exc: Exception) -> str:
         if parts:
             return f"{text}: {' — '.join(parts)}"
         if status == 404:
-            # The hub API answers every path with a JSON error, so a bare 404
-            # comes from another server: the address is wrong.
+            # The hub API returns a JSON error for every path, so a bare 404
+            # comes from another server, and the address is wrong.
             return (
                 f"{text} mà không phải từ API của trục. Hãy kiểm tra địa chỉ trục "
                 "liên thông trong trang cấu hình kết nối."
@@ -814,6 +814,13 @@ def _record_sent(session, run: _Run, message_ids: list[int], outcome: Outcome):
         raise exc
 
     message_id = outcome.value["message_id"]
+    mark_sent(session, message_ids, message_id)
+    run.report.sent += len(message_ids)
+    logger.info("outbox messages %s sent to the hub as %s", message_ids, message_id)
+
+
+def mark_sent(session, message_ids: list[int], message_id: str) -> None:
+    """Record that the hub stored the rows' package as `message_id`, and commit."""
     # One UPDATE instead of loading the rows: a run records hundreds of these.
     session.execute(
         update(OutboxMessage)
@@ -830,8 +837,6 @@ def _record_sent(session, run: _Run, message_ids: list[int], outcome: Outcome):
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    run.report.sent += len(message_ids)
-    logger.info("outbox messages %s sent to the hub as %s", message_ids, message_id)
 
 
 def build_package(session, kind: str, message_id: int) -> bytes:
@@ -866,6 +871,12 @@ def _messages(session, message_ids: list[int]) -> list[OutboxMessage]:
 def _mark_failed(
     session, run: _Run, message_ids: list[int], error: str, detail: str
 ) -> None:
+    mark_failed(session, message_ids, error, detail)
+    run.report.failed += len(message_ids)
+
+
+def mark_failed(session, message_ids: list[int], error: str, detail: str) -> None:
+    """Mark the rows failed with the technical error and the clerk's detail; commit."""
     for message in _messages(session, message_ids):
         message.state = "failed"
         message.attempts += 1
@@ -873,7 +884,6 @@ def _mark_failed(
         message.last_error = error[:2000]
         message.error_detail = detail[:2000]
     session.commit()
-    run.report.failed += len(message_ids)
 
 
 def _mark_retrying(

@@ -398,16 +398,8 @@ def send_copy(session, copy_id: int) -> bool:
     finally:
         client.close()
 
-    message_id = str(response["message_id"])[:255]
-    copy = session.get(OutboxMessage, copy_id)
-    copy.state = "sent"
-    copy.sent_at = clock.now()
-    copy.message_id = message_id
-    copy.attempts += 1
-    copy.next_attempt_at = None
-    copy.last_error = ""
-    copy.error_detail = ""
-    session.commit()
+    message_id = str(response["message_id"])
+    connector.mark_sent(session, [copy_id], message_id)
     logger.info("outbox copy %s sent to the hub as %s", copy_id, message_id)
     return True
 
@@ -490,9 +482,6 @@ def _copy_package(session, copy: OutboxMessage) -> bytes:
 
 
 def _copy_failed(session, copy_id: int, error: str, detail: str) -> None:
-    copy = session.get(OutboxMessage, copy_id)
-    copy.attempts += 1
-    copy.state = "failed"
-    copy.last_error = error[:2000]
-    copy.error_detail = detail[:2000]
-    session.commit()
+    from vanban.exchange import connector
+
+    connector.mark_failed(session, [copy_id], error, detail)
