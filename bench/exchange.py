@@ -89,8 +89,8 @@ def app(environ, start_response):
 
 
 # The hub protocol's calls with nothing behind them: POST /messages writes the
-# body to a file, GET /messages/<id> returns it, and an acknowledgement is
-# answered at once.
+# body to a file, GET /messages/<id> returns it, and an acknowledgement gets
+# its response at once.
 PROTOCOL_SINK_APP = """\
 import json
 import os

@@ -160,7 +160,7 @@ class Entry:
     # The hub's message id of a received package; None when delivered here.
     package_message_id: str | None = None
     # The recipient's row of a sent document, with the status it reported.
-    standing: Recipient | None = None
+    recipient_row: Recipient | None = None
 
 
 @dataclass
@@ -254,9 +254,9 @@ def _row_response(
 
 
 def _sent_entry(message: OutboxMessage) -> Entry:
-    standing = None
+    recipient_row = None
     if message.kind == "document":
-        standing = db.session.scalar(
+        recipient_row = db.session.scalar(
             select(Recipient).where(
                 Recipient.document_id == message.document_id,
                 Recipient.organisation_id == message.recipient_organisation_id,
@@ -268,7 +268,7 @@ def _sent_entry(message: OutboxMessage) -> Entry:
         message=message,
         document=db.session.get(Document, message.document_id),
         recipient=db.session.get(Organisation, message.recipient_organisation_id),
-        standing=standing,
+        recipient_row=recipient_row,
     )
 
 
@@ -362,7 +362,7 @@ def _load_entries(keys) -> list[Entry]:
     sent_document_ids = {
         m.document_id for m in messages.values() if m.kind == "document"
     }
-    standings = {
+    recipient_rows = {
         (recipient.document_id, recipient.organisation_id): recipient
         for recipient in session.scalars(
             select(Recipient).where(
@@ -383,7 +383,7 @@ def _load_entries(keys) -> list[Entry]:
                     message=message,
                     document=documents[message.document_id],
                     recipient=organisations[message.recipient_organisation_id],
-                    standing=standings.get(
+                    recipient_row=recipient_rows.get(
                         (message.document_id, message.recipient_organisation_id)
                     )
                     if message.kind == "document"
