@@ -19,7 +19,8 @@ gunicorn that writes each body to a file, using one requests.Session. It also
 times the hub protocol's calls alone: the same HTTP calls with the same
 package bytes (post, fetch, acknowledge, post status 01) against a WSGI app
 that only writes and reads files, to show what the transport costs before any
-parsing or database work.
+parsing or database work: once one call after another, and once with four
+calls under way at once, as the connector makes them.
 
 Run from the repository root: `python bench/exchange.py --count 100`.
 """
@@ -32,7 +33,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -60,6 +63,9 @@ CREATE_SECONDS = 3600
 SYNC_SECONDS = 600
 # Runs in a row that move nothing before the script stops with an error.
 MAX_IDLE_SYNC_RUNS = 3
+# Calls under way at once in the second timing of the protocol's calls alone:
+# the connector's default (CONNECTOR_PARALLEL_CALLS).
+PROTOCOL_PARALLEL_CALLS = 4
 
 SINK_APP = """\
 import os
@@ -457,35 +463,49 @@ def start_sink(folder: Path, source: str):
     return server, port, store
 
 
-def time_protocol_calls(root: Path, count: int, packages: tuple[bytes, bytes]):
+def time_protocol_calls(
+    root: Path, count: int, packages: tuple[bytes, bytes], parallel: int = 1
+):
     """Make the hub protocol's calls for `count` documents against a file sink.
 
     Per document: post the package, then fetch it, acknowledge it and post a
-    status package, one call after another on one requests.Session. Return
-    the seconds of the calls and the CPU seconds of the client and the server.
+    status package. All posts come first, as the push precedes the poll.
+    `parallel` threads make the calls, each on a requests.Session of its own,
+    as the connector keeps several calls under way. Return the seconds of the
+    calls and the CPU seconds of the client and the server.
     """
     document, status = packages
-    server, port, _ = start_sink(root / "protocol", PROTOCOL_SINK_APP)
+    server, port, _ = start_sink(root / f"protocol-{parallel}", PROTOCOL_SINK_APP)
     url = f"http://127.0.0.1:{port}/messages"
+    sessions = threading.local()
+
+    def session() -> requests.Session:
+        if not hasattr(sessions, "session"):
+            sessions.session = requests.Session()
+        return sessions.session
+
+    def post_document(_) -> str:
+        response = session().post(url, data=document, timeout=30)
+        response.raise_for_status()
+        return response.json()["message_id"]
+
+    def receive(message_id: str) -> None:
+        fetched = session().get(f"{url}/{message_id}", timeout=30)
+        fetched.raise_for_status()
+        if len(fetched.content) != len(document):
+            raise RuntimeError(f"fetched {len(fetched.content)} bytes")
+        session().post(
+            f"{url}/{message_id}/ack", json={"result": "done"}, timeout=30
+        ).raise_for_status()
+        session().post(url, data=status, timeout=30).raise_for_status()
+
     try:
         server_cpu = cpu_seconds(server)
         started = time.monotonic()
         cpu_started = time.process_time()
-        with requests.Session() as session:
-            message_ids = []
-            for _ in range(count):
-                response = session.post(url, data=document, timeout=30)
-                response.raise_for_status()
-                message_ids.append(response.json()["message_id"])
-            for message_id in message_ids:
-                fetched = session.get(f"{url}/{message_id}", timeout=30)
-                fetched.raise_for_status()
-                if len(fetched.content) != len(document):
-                    raise RuntimeError(f"fetched {len(fetched.content)} bytes")
-                session.post(
-                    f"{url}/{message_id}/ack", json={"result": "done"}, timeout=30
-                ).raise_for_status()
-                session.post(url, data=status, timeout=30).raise_for_status()
+        with ThreadPoolExecutor(max_workers=parallel) as executor:
+            message_ids = list(executor.map(post_document, range(count)))
+            list(executor.map(receive, message_ids))
         return {
             "seconds": time.monotonic() - started,
             "client_cpu": time.process_time() - cpu_started,
@@ -589,6 +609,9 @@ def main() -> None:
         exchange = time_exchange(root, args.count, args.profile, args.parallel_calls)
         plain = time_plain_http(root, args.count)
         protocol = time_protocol_calls(root, args.count, exchange["packages"])
+        protocol_parallel = time_protocol_calls(
+            root, args.count, exchange["packages"], PROTOCOL_PARALLEL_CALLS
+        )
     finally:
         if args.keep:
             print(f"kept {root}")
@@ -613,6 +636,13 @@ def main() -> None:
         f"the hub protocol's calls alone (file sink): {protocol['seconds']:.1f} s, "
         f"{protocol['seconds'] / plain['seconds']:.1f}x plain HTTP; CPU: client "
         f"{protocol['client_cpu']:.1f} s, server {protocol['server_cpu']:.1f} s"
+    )
+    print(
+        f"the same calls, {PROTOCOL_PARALLEL_CALLS} at once: "
+        f"{protocol_parallel['seconds']:.1f} s, "
+        f"{protocol_parallel['seconds'] / plain['seconds']:.1f}x plain HTTP; CPU: "
+        f"client {protocol_parallel['client_cpu']:.1f} s, "
+        f"server {protocol_parallel['server_cpu']:.1f} s"
     )
     ratio = total / plain["seconds"]
     verdict = "met" if ratio <= 3 else "not met"
