@@ -1,4 +1,8 @@
-"""Commands for admins and scripts: `flask --app app init-db`, `seed-demo`."""
+"""Commands for admins and scripts: `flask --app app init-db`, `seed-demo`.
+
+Their help and messages are Vietnamese, click's own included (see
+vanban.click_vi). Their logs stay English.
+"""
 
 import logging
 import sys
@@ -7,7 +11,7 @@ import click
 from flask import Flask
 from flask_migrate import upgrade
 
-from vanban import jobs, registers_cli
+from vanban import click_vi, jobs, registers_cli
 from vanban.exchange import cli as exchange_cli
 from vanban.exchange import hub_cli
 from vanban.extensions import db
@@ -17,34 +21,49 @@ logger = logging.getLogger(__name__)
 
 
 def register_commands(app: Flask) -> None:
+    # NOTE: `flask --help` keeps its English usage line and Flask's own options
+    # (--app, --debug, --env-file) because Flask formats them before it loads
+    # this app. Flask and Flask-Migrate do not mark their help texts for
+    # gettext, so `run`, `shell`, `routes` and `db` show English option help
+    # inside Vietnamese click text.
+    click_vi.install()
     exchange_cli.register(app)
     hub_cli.register(app)
     registers_cli.register(app)
 
-    @app.cli.command("init-db")
+    @app.cli.command(
+        "init-db",
+        cls=click_vi.Command,
+        help="Tạo cơ sở dữ liệu hoặc nâng cấp lên phiên bản mới nhất.",
+    )
     def init_db():
-        """Create the database schema or upgrade it to the latest version."""
         upgrade(revision="heads")
         click.echo("Cơ sở dữ liệu đã được tạo hoặc nâng cấp.")
 
-    @app.cli.command("seed-demo")
+    @app.cli.command(
+        "seed-demo",
+        cls=click_vi.Command,
+        help="Nạp dữ liệu mẫu: các đơn vị, tài khoản demo và hướng dẫn dùng thử "
+        "của thành phố. Chạy lại lệnh không thay đổi gì.",
+    )
     @click.option(
         "--only",
         type=click.Choice(demo.SEED_PARTS),
         default="all",
         show_default=True,
-        help="Load only the city's units (city) or only the wards (wards), for "
-        "an installation that exchanges with the other side through the hub.",
+        help="Phần dữ liệu cần nạp: all (cả hai phía), city (chỉ các đơn vị của "
+        "thành phố) hoặc wards (chỉ các phường). city và wards dành cho bản cài "
+        "đặt trao đổi văn bản với phía bên kia qua trục liên thông.",
     )
     @click.option(
         "--ward",
         "ward_slugs",
         multiple=True,
-        help="Load only this demo ward, by user-name prefix such as badinh; "
-        "repeat for several. Default: all five.",
+        metavar="PHƯỜNG",
+        help="Chỉ nạp phường mẫu này, theo tiền tố tên đăng nhập như badinh; lặp "
+        "lại tùy chọn để nạp nhiều phường. Mặc định: cả năm phường.",
     )
     def seed_demo(only: str, ward_slugs: tuple[str, ...]):
-        """Load the demo organisations, accounts and the city's trial guide."""
         unknown = set(ward_slugs) - set(demo.demo_ward_slugs())
         if unknown:
             raise click.BadParameter(
@@ -58,20 +77,24 @@ def register_commands(app: Flask) -> None:
             f"demo: {demo.DEMO_PASSWORD}"
         )
 
-    @app.cli.command("deliver")
+    @app.cli.command(
+        "deliver",
+        cls=click_vi.Command,
+        help="Chuyển ngay mọi thông điệp đang chờ trong hộp thư đi.",
+    )
     def deliver():
-        """Deliver every message waiting in the outbox now."""
         count = outbox.deliver_pending(db.session)
         db.session.commit()
         click.echo(f"Đã chuyển {count} thông điệp.")
 
-    @app.cli.command("scheduler")
+    @app.cli.command(
+        "scheduler",
+        cls=click_vi.Command,
+        help="Chạy các tác vụ nền ở tiền cảnh cho đến khi nhận SIGTERM hoặc "
+        "Ctrl+C.\n\nMỗi bản cài đặt chỉ chạy một bộ lập lịch: lệnh thứ hai dùng "
+        "cùng thư mục instance sẽ thoát với mã 1.",
+    )
     def scheduler():
-        """Run the background jobs in the foreground until SIGTERM or Ctrl+C.
-
-        Run one per installation. A second one for the same instance folder
-        exits with status 1.
-        """
         interval = app.config["OUTBOX_INTERVAL_SECONDS"]
         if interval <= 0:
             click.echo(

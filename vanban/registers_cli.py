@@ -5,33 +5,49 @@ from pathlib import Path
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
 from sqlalchemy import select
 
+from vanban import click_vi
 from vanban.extensions import db
 from vanban.models import Organisation
 from vanban.services import ServiceError, register_books
 
-registers_commands = AppGroup("registers", help="Export the register books.")
+registers_commands = click_vi.AppGroup("registers", help="Xuất sổ đăng ký văn bản.")
 # Exit status for bad input, as click uses for usage errors.
 BAD_INPUT = 2
 EXPORT_KINDS = ("incoming", "outgoing", "follow-up")
 
 
 def _fail(message: str) -> None:
-    """Print a Vietnamese error and stop; click's own messages are in English."""
+    """Print `Lỗi: MESSAGE` as click prints usage errors, and exit with status 2."""
     click.echo(f"Lỗi: {message}", err=True)
     sys.exit(BAD_INPUT)
 
 
-@registers_commands.command("export")
-@click.option("--org", "code", help="Electronic identifier of the organisation.")
-@click.option("--kind", help="Register: incoming, outgoing or follow-up.")
-@click.option("--year", "year_text", help="Register year, e.g. 2026.")
-@click.option("--secret", is_flag=True, help="Export the secret register instead.")
-@click.argument("file", required=False)
+@registers_commands.command(
+    "export", help="Ghi sổ đăng ký một năm của một đơn vị ra tệp XLSX."
+)
+@click.option(
+    "--org",
+    "code",
+    metavar="MÃ",
+    help="Mã định danh điện tử của đơn vị, ví dụ 000.00.00.H01.",
+)
+@click.option(
+    "--kind",
+    metavar="LOẠI",
+    help="Loại sổ: incoming (sổ đến), outgoing (sổ đi) hoặc follow-up (sổ theo "
+    "dõi giải quyết).",
+)
+@click.option("--year", "year_text", metavar="NĂM", help="Năm của sổ, ví dụ 2026.")
+@click.option("--secret", is_flag=True, help="Xuất sổ văn bản mật thay cho sổ thường.")
+@click.argument(
+    "file",
+    required=False,
+    metavar="TỆP",
+    help="Tệp XLSX cần ghi, ví dụ so-den-2026.xlsx.",
+)
 def export(code, kind, year_text, secret, file):
-    """Write an organisation's register of one year to an XLSX file."""
     if not code:
         _fail("thiếu --org: nhập mã định danh của đơn vị, ví dụ 000.00.00.H01.")
     if kind not in EXPORT_KINDS:

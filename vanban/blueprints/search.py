@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 from wtforms import DateField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
+from vanban import click_vi
 from vanban.extensions import db
 from vanban.forms import BaseForm
 from vanban.services import doctypes, lists, search
@@ -13,6 +14,8 @@ from vanban.services.doctypes import URGENCY_LABELS
 from vanban.web import render
 
 bp = Blueprint("search", __name__, url_prefix="/search")
+# Flask registers this group as `flask search`.
+bp.cli = click_vi.AppGroup(help="Quản lý chỉ mục tìm kiếm văn bản.")
 
 ALL = ("", "Tất cả")
 MAX_CHARS = 200
@@ -145,8 +148,11 @@ def _advanced_used(form: SearchForm) -> bool:
     )
 
 
-@bp.cli.command("reindex")
+@bp.cli.command(
+    "reindex",
+    help="Dựng lại chỉ mục tìm kiếm, đọc thêm nội dung các tệp đính kèm PDF và "
+    "DOCX chưa đọc.",
+)
 def reindex_command():
-    """Rebuild the search index, reading the text of attachments not read yet."""
     count = search.reindex_all(db.session)
-    click.echo(f"{count} documents indexed")
+    click.echo(f"Đã lập chỉ mục {count} văn bản.")

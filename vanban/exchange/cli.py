@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
 from sqlalchemy import select
 
+from vanban import click_vi
 from vanban.exchange import connector, hub, local
 from vanban.exchange.edxml import parse_package
 from vanban.exchange.packages import Attachment, EdocPackage, EdxmlError
@@ -17,16 +17,25 @@ from vanban.extensions import db
 from vanban.models import ConnectorSettings, Organisation
 from vanban.services import ServiceError
 
-exchange = AppGroup(
+exchange = click_vi.AppGroup(
     "exchange",
-    help="Read edXML packages (QCVN 102:2016/BTTTT) and connect to the city hub.",
+    help="Đọc gói tin edXML (QCVN 102:2016/BTTTT) và kết nối với trục liên thông "
+    "của thành phố.",
 )
 
 
-@exchange.command("parse")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@exchange.command(
+    "parse",
+    help="In ra dạng JSON những gì bộ đọc đọc được từ một gói tin edXML. Lệnh "
+    "không thay đổi dữ liệu.",
+)
+@click.argument(
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="TỆP",
+    help="Tệp gói tin edXML cần đọc.",
+)
 def parse_command(path: Path):
-    """Print what the parser reads from an edXML package, as JSON."""
     try:
         package = parse_package(path.read_bytes())
     except EdxmlError as exc:
@@ -34,35 +43,43 @@ def parse_command(path: Path):
     click.echo(json.dumps(package_to_json(package), ensure_ascii=False, indent=2))
 
 
-@exchange.command("connect")
+@exchange.command(
+    "connect",
+    help="Lưu cấu hình kết nối trục liên thông của một đơn vị và thử kết nối bằng "
+    "cách đọc danh bạ của trục.",
+)
 @click.option(
     "--org",
     "organisation_code",
     required=True,
-    help="Code (OrganId) of the organisation hosted here, e.g. 000.00.00.H01.",
+    metavar="MÃ",
+    help="Mã định danh (OrganId) của đơn vị đặt tại cài đặt này, ví dụ 000.00.00.H01.",
 )
 @click.option(
     "--hub",
     "hub_url",
     required=True,
-    help="Base URL of the hub API; https://, or http:// to this machine only.",
+    metavar="URL",
+    help="Địa chỉ gốc API của trục: https://, hoặc http:// khi trục ở chính máy này.",
 )
 @click.option(
     "--token",
-    prompt=True,
+    prompt="Mã truy cập (token) do trục cấp",
     hide_input=True,
     envvar="VANBAN_HUB_TOKEN",
-    help="Token the hub issued to the organisation; prompted for when omitted.",
+    metavar="MÃ_TRUY_CẬP",
+    help="Mã truy cập (token) trục đã cấp cho đơn vị. Thiếu tùy chọn này thì lệnh "
+    "lấy từ biến môi trường VANBAN_HUB_TOKEN, không có nữa thì hỏi.",
 )
 @click.option(
     "--interval",
     type=click.IntRange(min=10),
     default=60,
     show_default=True,
-    help="Seconds between two polls of the hub.",
+    metavar="GIÂY",
+    help="Số giây giữa hai lần hỏi trục.",
 )
 def connect_command(organisation_code: str, hub_url: str, token: str, interval: int):
-    """Save the organisation's hub settings and test them by reading the directory."""
     organisation = _organisation_by_code(organisation_code)
     try:
         settings = connector.save_settings(
@@ -93,12 +110,20 @@ def connect_command(organisation_code: str, hub_url: str, token: str, interval: 
     )
 
 
-@exchange.command("connect-local")
+@exchange.command(
+    "connect-local",
+    help="Kết nối mọi đơn vị đặt tại cài đặt này với trục liên thông của chính "
+    "cài đặt này.\n\nĐơn vị nào chưa có trong danh bạ của trục thì được thêm vào. "
+    "Mỗi đơn vị được cấp mã truy cập mới, ghi thẳng vào cấu hình kết nối của đơn "
+    "vị (dùng cho bản cài đặt gộp cả hai phía, như bản của người tập huấn hay bản "
+    "demo). Máy chủ ở địa chỉ --hub phải bật trục (HUB_ENABLED).",
+)
 @click.option(
     "--hub",
     "hub_url",
     required=True,
-    help="Base URL of this installation's own hub API, e.g. "
+    metavar="URL",
+    help="Địa chỉ gốc API trục của chính cài đặt này, ví dụ "
     "http://127.0.0.1:5000/api/edoc/v1.",
 )
 @click.option(
@@ -106,16 +131,10 @@ def connect_command(organisation_code: str, hub_url: str, token: str, interval: 
     type=click.IntRange(min=10),
     default=10,
     show_default=True,
-    help="Seconds between two polls of the hub.",
+    metavar="GIÂY",
+    help="Số giây giữa hai lần hỏi trục.",
 )
 def connect_local_command(hub_url: str, interval: int):
-    """Connect every organisation hosted here to this installation's own hub.
-
-    Each is added to the hub's directory when missing and given a new token,
-    which goes straight into its connector settings (an all-in-one
-    installation, such as a trainer's or the demo). The hub must be enabled
-    (HUB_ENABLED) in the server that answers the URL.
-    """
     organisations = local.hosted_organisations(db.session)
     for organisation in organisations:
         local.register(db.session, organisation)
@@ -139,15 +158,19 @@ def connect_local_command(hub_url: str, interval: int):
     )
 
 
-@exchange.command("sync")
+@exchange.command(
+    "sync",
+    help="Gửi ngay hộp thư đi lên trục và nhận từ trục, rồi in ra số gói tin đã "
+    "gửi và nhận.",
+)
 @click.option(
     "--org",
     "organisation_code",
     default=None,
-    help="Code of one organisation; by default every enabled connector runs.",
+    metavar="MÃ",
+    help="Mã định danh của một đơn vị. Mặc định chạy mọi kết nối đang bật.",
 )
 def sync_command(organisation_code: str | None):
-    """Push the outbox and poll the hub now, then print what moved."""
     query = select(ConnectorSettings).where(ConnectorSettings.enabled)
     organisation = None
     if organisation_code is not None:

@@ -2,24 +2,37 @@
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
 
+from vanban import click_vi
 from vanban.exchange import hub
 from vanban.extensions import db
 from vanban.services import ServiceError
 
-hub_commands = AppGroup(
-    "hub", help="Manage the city hub's organisations and their API tokens."
+hub_commands = click_vi.AppGroup(
+    "hub",
+    help="Quản lý danh bạ đơn vị của trục liên thông thành phố và mã truy cập API "
+    "của từng đơn vị.",
 )
 
 
-@hub_commands.command("add-org")
-@click.argument("code")
-@click.argument("name")
-@click.option("--parent", help="Code of the parent organisation, already registered.")
-@click.option("--email", help="Public e-mail address of the organisation's office.")
+@hub_commands.command(
+    "add-org",
+    help="Thêm một đơn vị vào danh bạ của trục và in mã truy cập API của đơn vị, "
+    "chỉ một lần.",
+)
+@click.argument("code", metavar="MÃ", help="Mã định danh (OrganId) của đơn vị.")
+@click.argument("name", metavar="TÊN", help="Tên đơn vị.")
+@click.option(
+    "--parent",
+    metavar="MÃ",
+    help="Mã định danh của đơn vị cấp trên, đã có trong danh bạ.",
+)
+@click.option(
+    "--email",
+    metavar="EMAIL",
+    help="Địa chỉ e-mail công khai của văn phòng đơn vị.",
+)
 def add_org(code: str, name: str, parent: str | None, email: str | None):
-    """Register an organisation and print its API token once."""
     _warn_if_disabled()
     try:
         organisation, token = hub.add_organisation(
@@ -32,10 +45,13 @@ def add_org(code: str, name: str, parent: str | None, email: str | None):
     _echo_token(token)
 
 
-@hub_commands.command("rotate-token")
-@click.argument("code")
+@hub_commands.command(
+    "rotate-token",
+    help="Cấp mã truy cập API mới cho một đơn vị và in mã mới, chỉ một lần. Mã cũ "
+    "hết hiệu lực ngay.",
+)
+@click.argument("code", metavar="MÃ", help="Mã định danh (OrganId) của đơn vị.")
 def rotate_token(code: str):
-    """Replace an organisation's API token and print the new one once."""
     _warn_if_disabled()
     organisation = hub.find_organisation(db.session, code.strip())
     if organisation is None:
@@ -51,9 +67,12 @@ def rotate_token(code: str):
     _echo_token(token)
 
 
-@hub_commands.command("list")
+@hub_commands.command(
+    "list",
+    help="Liệt kê các đơn vị trong danh bạ của trục cùng số thông điệp đã gửi, "
+    "chờ nhận, đã nhận và bị lỗi của từng đơn vị.",
+)
 def list_organisations():
-    """List the hub's organisations with their message counts."""
     summaries = hub.organisation_summaries(db.session)
     if not summaries:
         click.echo("Danh bạ của trục chưa có đơn vị nào.")
