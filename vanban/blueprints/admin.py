@@ -28,7 +28,14 @@ from vanban.admin_forms import (
 )
 from vanban.extensions import db
 from vanban.models import DocumentType, Organisation
-from vanban.services import ServiceError, admin, audit_labels, doctypes, units
+from vanban.services import (
+    ServiceError,
+    admin,
+    audit_documents,
+    audit_labels,
+    doctypes,
+    units,
+)
 from vanban.services.doctypes import ROLE_LABELS
 
 logger = logging.getLogger(__name__)
@@ -507,9 +514,14 @@ def audit():
     page = admin.audit_events(
         db.session, me, filters, request.args.get("page", 1, type=int)
     )
+    documents = audit_documents.document_references(db.session, me, page.events)
     names = {org.id: org.name for org in organisations}
     return render_template(
-        "admin/audit.html", form=form, page=page, organisation_names=names
+        "admin/audit.html",
+        form=form,
+        page=page,
+        organisation_names=names,
+        documents=documents,
     ), status
 
 

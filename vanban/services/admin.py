@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from vanban.models import (
     AuditEvent,
@@ -682,7 +683,8 @@ def audit_events(session, admin: User, filters: AuditFilters, page: int) -> Audi
     pages = max(1, -(-total // AUDIT_PAGE_SIZE))
     page = min(max(page, 1), pages)
     events = session.scalars(
-        query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
+        query.options(selectinload(AuditEvent.user))
+        .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc())
         .limit(AUDIT_PAGE_SIZE)
         .offset((page - 1) * AUDIT_PAGE_SIZE)
     )

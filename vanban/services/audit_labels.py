@@ -1,11 +1,13 @@
-"""Vietnamese labels of the audit trail: actions, recorded fields and their values.
+"""Vietnamese labels of the audit trail: actions, recorded fields, their values
+and the documents that rows are about.
 
 Document actions take their timeline labels from `workflow.ACTION_LABELS`;
 this module adds the actions that are not about one document.
 """
 
+from vanban.models import Document
 from vanban.services import workflow
-from vanban.services.doctypes import ROLE_LABELS, URGENCY_LABELS
+from vanban.services.doctypes import ROLE_LABELS, SECRECY_LABELS, URGENCY_LABELS
 from vanban.services.register_settings import SCOPE_LABELS
 
 ORGANISATION_KIND_LABELS = {
@@ -137,3 +139,53 @@ def value_label(key: str | None, value) -> str:
         return ", ".join(value_label(key, item) for item in value)
     labels = VALUE_LABELS.get(key, {}) if key else STATE_LABELS
     return str(labels.get(value, value))
+
+
+# The document an audit row is about
+
+# Shown in place of a secret document the viewer may not open. It names no
+# secrecy level, number or subject.
+SECRET_DOCUMENT = "Văn bản mật"
+SUBJECT_EXCERPT_LENGTH = 90
+
+
+def document_label(document: Document) -> str:
+    """Name a document by its number and symbol (số, ký hiệu).
+
+    An incoming document adds its số đến, or "chưa vào sổ" before registration.
+    A document without a number is named by its id, which its page's URL ends with.
+    """
+    number = document.number_and_notation
+    if document.direction == "outgoing":
+        return f"Số {number}" if number else f"Dự thảo, mã số {document.id}"
+    if document.register_number:
+        if number:
+            return f"Số {number}, số đến {document.register_number}"
+        return f"Số đến {document.register_number}"
+    if number:
+        return f"Số {number}, chưa vào sổ"
+    return f"Văn bản đến chưa vào sổ, mã số {document.id}"
+
+
+def missing_document(document_id: int) -> str:
+    return f"Văn bản mã số {document_id} không còn trong hệ thống"
+
+
+def secrecy_label(secrecy: int) -> str:
+    """Return the secrecy level of a secret document, or "" for an ordinary one."""
+    return SECRECY_LABELS.get(secrecy, "") if secrecy else ""
+
+
+def subject_excerpt(subject: str) -> str:
+    """Shorten a subject (trích yếu) to about SUBJECT_EXCERPT_LENGTH characters.
+
+    The cut falls between words where the text has a space near the limit.
+    """
+    subject = " ".join(subject.split())
+    if len(subject) <= SUBJECT_EXCERPT_LENGTH:
+        return subject
+    cut = subject[:SUBJECT_EXCERPT_LENGTH]
+    space = cut.rfind(" ")
+    if space > SUBJECT_EXCERPT_LENGTH * 2 // 3:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-") + "…"
