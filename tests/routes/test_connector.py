@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from vanban.exchange import build_status, connector, hub, mapping
+from vanban.exchange import build_status, connector, hub, mapping, parse_package
 from vanban.exchange.packages import Organisation as PackageOrganisation
 from vanban.exchange.packages import ResponseFor, StatusPackage
 from vanban.extensions import db
@@ -391,14 +391,21 @@ def test_statuses_03_to_06_applied(login_as, session, exchange):
     assert recipient.status_note == "Đã xong."
 
 
+def run_twice_losing_ack(session, exchange, settings_id: int):
+    """Run a connector twice, losing its first acknowledgement on the way.
+
+    The first run stores what it polled, but the hub never gets the
+    acknowledgement, so it delivers the package again at the second run.
+    Return both runs' reports.
+    """
+    exchange.faults.add("POST", "/ack", 503)
+    return run(session, settings_id), run(session, settings_id)
+
+
 def test_same_package_twice_stored_once(login_as, session, exchange):
     outgoing_id = city_issues(login_as, "Gói tin nhận hai lần")
-    # The ward stores the package, but its acknowledgement never reaches the
-    # hub, so the hub delivers the package again at the next poll.
-    exchange.faults.add("POST", "/ack", 503)
 
-    first = run(session, exchange.ward_settings_id)
-    second = run(session, exchange.ward_settings_id)
+    first, second = run_twice_losing_ack(session, exchange, exchange.ward_settings_id)
 
     assert first.documents_received == 1
     assert first.errors
@@ -408,6 +415,49 @@ def test_same_package_twice_stored_once(login_as, session, exchange):
     statuses = outbox_rows(session, incoming.id, kind="status")
     assert [(s.status_code, s.state) for s in statuses] == [("01", "sent")]
     assert client_of(exchange, exchange.ward_id).pending("edoc", 10) == []
+
+
+def test_stored_unacknowledged_package_is_duplicate(login_as, session, exchange):
+    """A package stored by a run that died before its acknowledgement.
+
+    The next run finds the document stored and counts the package as a
+    duplicate, not as received.
+    """
+    outgoing_id = city_issues(login_as, "Gói tin đã lưu, chưa xác nhận")
+    client = client_of(exchange, exchange.ward_id)
+    try:
+        [pending] = client.pending("edoc", 10)
+        package = parse_package(client.fetch(pending["message_id"]))
+    finally:
+        client.close()
+    ward = session.get(Organisation, exchange.ward_id)
+    mapping.receive_document(session, ward, package, pending["message_id"])
+    session.commit()
+
+    report = run(session, exchange.ward_settings_id)
+
+    assert report.documents_received == 0
+    assert report.duplicates == 1
+    assert report.errors == []
+    assert len(received_copies(session, exchange.ward_id, outgoing_id)) == 1
+    assert client_of(exchange, exchange.ward_id).pending("edoc", 10) == []
+
+
+def test_same_status_twice_counted_once(login_as, session, exchange):
+    """A status package recorded once and delivered again counts as repeated."""
+    outgoing_id = city_issues(login_as, "Trạng thái nhận hai lần")
+    run(session, exchange.ward_settings_id)
+
+    first, second = run_twice_losing_ack(session, exchange, exchange.city_settings_id)
+
+    assert first.statuses_applied == 1
+    assert first.errors
+    assert second.statuses_applied == 0
+    assert second.statuses_repeated == 1
+    assert second.errors == []
+    recipient = recipient_row(session, outgoing_id, exchange.ward_id)
+    assert [h.status_code for h in recipient.history] == ["01"]
+    assert client_of(exchange, exchange.city_id).pending("status", 10) == []
 
 
 def test_status_before_push_response(login_as, session, exchange):
@@ -825,6 +875,7 @@ def test_sync_command_prints_counts(app, login_as, session, exchange):
     assert f"{ward.name} ({ward.code})" in result.output
     assert "nhận 1 văn bản" in result.output
     assert "gửi đi 1" in result.output
+    assert "0 trạng thái (trùng 0, không rõ văn bản 0)" in result.output
 
 
 def test_sync_command_without_connectors(app):

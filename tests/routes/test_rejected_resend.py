@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from vanban.exchange import deliveries, hub
+from vanban.exchange import deliveries, hub, mapping
 from vanban.extensions import db
 from vanban.models import AuditEvent, Document, OutboxMessage
 from vanban.models.hub import HubMessage
@@ -44,6 +44,7 @@ from .test_delivery_reports import (  # noqa: F401
     revoke_delivery,
     revoke_over_http,
     revoke_unknown_to_ward,
+    ward_delivery,
 )
 
 # The DocumentId that revoke_unknown_to_ward gives the ward's copy.
@@ -179,12 +180,12 @@ def test_copy_reaches_only_rejecting_recipient(login_as, session, exchange):
     assert deliveries.rejections(session, session.get(Document, outgoing_id)) == []
 
 
-def copy_received_by_ward(login_as, session, exchange, subject: str):
+def copy_received_by_ward(login_as, session, exchange, subject: str, secrecy=0):
     """Let Ba Đình reject a document, the city send a copy and Ba Đình take it in.
 
     Return the outgoing document's id and Ba Đình's document for the copy.
     """
-    outgoing_id = city_issues(login_as, subject)
+    outgoing_id = city_issues(login_as, subject, secrecy=secrecy)
     run(session, exchange.city_settings_id)
     rejected = fail_first_sending(session, exchange, outgoing_id)
     copy = outbox.resend_rejected(session, rejected)
@@ -231,6 +232,19 @@ def test_revocation_finds_the_copy(login_as, session, exchange):
     fresh()
     assert session.get(Document, received.id).state == "revoked"
     assert recipient_row(session, outgoing_id, exchange.ward_id).status_code == "15"
+
+
+def test_copy_linked_to_sender_document(login_as, session, exchange):
+    """Both organisations are hosted here, so the copy links to the city's record."""
+    outgoing_id, received = copy_received_by_ward(
+        login_as, session, exchange, "Bản gửi lại văn bản mật", secrecy=1
+    )
+
+    assert received.source_document_id == outgoing_id
+    # Secrecy does not travel in edXML, so the copy takes it from the link.
+    assert received.secrecy == 1
+    recipient = recipient_row(session, outgoing_id, exchange.ward_id)
+    assert recipient.incoming_document_id == received.id
 
 
 def test_copy_same_bytes_when_pushed_again(login_as, session, exchange):
@@ -481,3 +495,34 @@ def test_local_hub_copy_taken_in_at_once(login_as, session, local_exchange):
     [copy] = copies_of(session, row)
     assert copy.state == "sent"
     assert copy.sent_at > now() - timedelta(minutes=1)
+
+
+def test_local_hub_copy_linked(login_as, session, local_exchange, monkeypatch):
+    """A copy taken in through the installation's own hub links to the city's record."""
+
+    def reject_files(package):
+        raise mapping.IntakeError("attachments not stored", FAIL_REASON)
+
+    monkeypatch.setattr(mapping, "store_files", reject_files)
+    outgoing_id = city_issues(login_as, "Bản gửi lại trong một cài đặt", secrecy=1)
+    deliver_until_failed(session, lambda: ward_delivery(0))
+    [row] = outbox_rows(session, outgoing_id)
+    assert row.delivery_report.state == "failed"
+    monkeypatch.undo()
+
+    response = login_as("thanhpho.vanthu").post(resend_url(row), htmx=True)
+
+    assert response.status_code == 200
+    [copy] = copies_of(session, row)
+    assert copy.state == "sent"
+    received = session.scalar(
+        select(Document).where(
+            Document.organisation_id == local_exchange.ward_id,
+            Document.exchange_id == copy.exchange_id,
+        )
+    )
+    assert received is not None
+    assert received.source_document_id == outgoing_id
+    assert received.secrecy == 1
+    recipient = recipient_row(session, outgoing_id, local_exchange.ward_id)
+    assert recipient.incoming_document_id == received.id

@@ -1,5 +1,6 @@
 """Documents and statuses to edXML packages and back, through the real builder."""
 
+import dataclasses
 import hashlib
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from vanban.exchange.mapping import (
     status_package,
 )
 from vanban.exchange.packages import Attachment as PackageAttachment
+from vanban.exchange.packages import Organisation as PackageOrganisation
 from vanban.models import (
     Attachment,
     Document,
@@ -212,6 +214,98 @@ def test_same_package_stored_once(session):
     assert copies == 1
 
 
+def copy_package(session, document: Document, recipient: Organisation, sender=None):
+    """Add the sender's outbox row of a copy sent again to `recipient`.
+
+    Return the copy's package as the recipient parses it, from `sender` when
+    given (a package of another organisation quoting the same DocumentId).
+    """
+    row = OutboxMessage(
+        kind="document",
+        sender_organisation_id=document.organisation_id,
+        recipient_organisation_id=recipient.id,
+        document_id=document.id,
+        state="sent",
+    )
+    session.add(row)
+    session.flush()
+    row.exchange_id = f"{document.exchange_id}#r{row.id}"
+    package = dataclasses.replace(
+        document_package(session, document), document_id=row.exchange_id
+    )
+    parsed = parse_package(build_edoc(package))
+    if sender is None:
+        return parsed
+    # Our builder writes only our own sender's DocumentIds, so the other
+    # sender goes into the parsed package, as a hub would deliver it.
+    return dataclasses.replace(
+        parsed,
+        sender=PackageOrganisation(organ_id=sender.code, organ_name=sender.name),
+    )
+
+
+def incoming_recipient(session, document: Document, ward: Organisation) -> Recipient:
+    return session.scalar(
+        select(Recipient).where(
+            Recipient.document_id == document.id,
+            Recipient.organisation_id == ward.id,
+        )
+    )
+
+
+def test_resent_copy_links_to_sender_document(session):
+    document = issue_document(session)
+    document.secrecy = 1
+    ward = organisation(session, "Ba Đình")
+    package = copy_package(session, document, ward)
+
+    received = receive_document(session, ward, package, "m-copy")
+    incoming = session.get(Document, received.document_id)
+
+    assert incoming.exchange_id == package.document_id
+    assert incoming.source_document_id == document.id
+    # Secrecy does not travel in edXML, so the copy takes it from the link.
+    assert incoming.secrecy == 1
+    recipient = incoming_recipient(session, document, ward)
+    assert recipient.incoming_document_id == incoming.id
+
+
+def test_copy_id_of_other_sender_not_linked(session):
+    document = issue_document(session)
+    ward = organisation(session, "Ba Đình")
+    other = organisation(session, "Ngọc Hà")
+    package = copy_package(session, document, ward, sender=other)
+
+    received = receive_document(session, ward, package, "m-copy")
+    incoming = session.get(Document, received.document_id)
+
+    assert incoming.sender_organisation_id == other.id
+    assert incoming.source_document_id is None
+    assert incoming_recipient(session, document, ward).incoming_document_id is None
+
+
+def test_copy_for_other_recipient_not_linked(session):
+    document = issue_document(session)
+    ward = organisation(session, "Ba Đình")
+    package = copy_package(session, document, organisation(session, "Ngọc Hà"))
+
+    received = receive_document(session, ward, package, "m-copy")
+
+    assert session.get(Document, received.document_id).source_document_id is None
+
+
+def test_unknown_copy_suffix_not_linked(session):
+    document = issue_document(session)
+    ward = organisation(session, "Ba Đình")
+    package = dataclasses.replace(
+        round_trip(session, document), document_id=f"{document.exchange_id}#r999999"
+    )
+
+    received = receive_document(session, ward, package, "m-copy")
+
+    assert session.get(Document, received.document_id).source_document_id is None
+
+
 def test_update_applies_to_the_document_it_names(session):
     document = issue_document(session)
     ward = organisation(session, "Ba Đình")
@@ -324,7 +418,8 @@ def test_status_applied_to_recipient(session):
 
     applied = apply_status(session, city, package)
 
-    assert applied is recipient
+    assert applied.recipient is recipient
+    assert applied.recorded
     assert recipient.status_code == "03"
     assert recipient.status_note == "Đã vào sổ"
     assert recipient.status_at == datetime(2026, 3, 5, 2, 30, 15, tzinfo=UTC)
@@ -334,9 +429,13 @@ def test_status_applied_to_recipient(session):
 def test_same_status_recorded_once(session):
     city, recipient, package = status_round_trip(session)
 
-    apply_status(session, city, package)
-    apply_status(session, city, package)
+    first = apply_status(session, city, package)
+    second = apply_status(session, city, package)
     session.flush()
+
+    assert first.recorded
+    assert second.recipient is recipient
+    assert not second.recorded
 
     count = session.scalar(
         select(func.count())
@@ -362,7 +461,7 @@ def test_status_for_unknown_document_is_none(session):
     city, recipient, package = status_round_trip(session)
     package.response_for.document_id = "000.00.00.H01,2026/03/05,999/UBND-VP"
 
-    assert apply_status(session, city, package) is None
+    assert apply_status(session, city, package).recipient is None
     assert recipient.history == []
 
 
@@ -370,7 +469,7 @@ def test_status_from_non_recipient_is_none(session):
     city, recipient, package = status_round_trip(session)
     package.sender.organ_id = organisation(session, "Trung tâm").code
 
-    assert apply_status(session, city, package) is None
+    assert apply_status(session, city, package).recipient is None
 
 
 def test_unknown_status_code_rejected(session):

@@ -686,8 +686,8 @@ def describe_report(report: connector.SyncReport) -> str:
         f"Đã đồng bộ với trục liên thông: gửi đi {report.sent}, chờ gửi lại "
         f"{report.retrying}, gửi thất bại {report.failed}; nhận "
         f"{report.documents_received} văn bản (trùng {report.duplicates}), "
-        f"{report.statuses_applied} trạng thái xử lý; từ chối {report.rejected} "
-        "gói tin."
+        f"{report.statuses_applied} trạng thái xử lý (trùng "
+        f"{report.statuses_repeated}); từ chối {report.rejected} gói tin."
     )
 
 

@@ -246,8 +246,9 @@ def _describe(report: connector.SyncReport) -> str:
     return (
         f"gửi đi {report.sent}, chờ gửi lại {report.retrying}, gửi lỗi "
         f"{report.failed}; nhận {report.documents_received} văn bản (trùng "
-        f"{report.duplicates}), {report.statuses_applied} trạng thái (không rõ văn "
-        f"bản {report.statuses_unknown}); từ chối {report.rejected} gói tin."
+        f"{report.duplicates}), {report.statuses_applied} trạng thái (trùng "
+        f"{report.statuses_repeated}, không rõ văn bản {report.statuses_unknown}); "
+        f"từ chối {report.rejected} gói tin."
     )
 
 

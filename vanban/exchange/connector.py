@@ -430,6 +430,8 @@ class SyncReport:
     documents_received: int = 0
     duplicates: int = 0
     statuses_applied: int = 0
+    # Status packages recorded before, delivered again after a lost acknowledgement.
+    statuses_repeated: int = 0
     statuses_unknown: int = 0
     rejected: int = 0
     directory_entries: int = 0
@@ -706,8 +708,8 @@ def _log_report(run: _Run) -> None:
     logger.log(
         level,
         "connector run for organisation %s ended: sent %d, retrying %d, failed %d, "
-        "received %d (repeated %d), statuses %d (unknown %d), rejected %d, "
-        "errors %d",
+        "received %d (repeated %d), statuses %d (repeated %d, unknown %d), "
+        "rejected %d, errors %d",
         run.organisation_id,
         report.sent,
         report.retrying,
@@ -715,6 +717,7 @@ def _log_report(run: _Run) -> None:
         report.documents_received,
         report.duplicates,
         report.statuses_applied,
+        report.statuses_repeated,
         report.statuses_unknown,
         report.rejected,
         len(report.errors),
@@ -1158,15 +1161,20 @@ def _apply_status(session, run: _Run, intake, message_id: str, download) -> None
     """Apply one status package; its acknowledgement waits in `intake`.
 
     A status for a document this organisation did not send is acknowledged
-    as done and logged, so that it does not come back at every poll.
+    as done and logged, so that it does not come back at every poll. A status
+    recorded before, delivered again because its acknowledgement was lost,
+    counts as repeated, not applied.
     """
 
     def take(package):
         return mapping.apply_status(session, run.organisation(), package)
 
-    def done(package, recipient):
-        if recipient is not None:
+    def done(package, applied):
+        if applied.recorded:
             run.report.statuses_applied += 1
+            return
+        if applied.recipient is not None:
+            run.report.statuses_repeated += 1
             return
         logger.warning(
             "status %s from %s for unknown document %s acknowledged and dropped",

@@ -153,7 +153,7 @@ def _hand_over(session, message: OutboxMessage, report: connector.SyncReport) ->
                 mapping.receive_document(
                     session, recipient, package, f"local-{message.id}"
                 )
-            elif mapping.apply_status(session, recipient, package) is None:
+            elif mapping.apply_status(session, recipient, package).recipient is None:
                 report.statuses_unknown += 1
     except (EdxmlError, mapping.IntakeError) as exc:
         reason = getattr(exc, "user_message", None) or getattr(exc, "reason", "")

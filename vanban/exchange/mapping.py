@@ -502,13 +502,7 @@ def _link_source(session, incoming: Document, sender: Organisation) -> None:
     The link lets the sender's page open each recipient's copy. Secrecy does
     not travel in edXML, so a copy takes it from the record it links to.
     """
-    source = session.scalar(
-        select(Document).where(
-            Document.organisation_id == sender.id,
-            Document.direction == "outgoing",
-            Document.exchange_id == incoming.exchange_id,
-        )
-    )
+    source = _source_document(session, incoming, sender)
     if source is None:
         return
     incoming.source_document_id = source.id
@@ -521,6 +515,40 @@ def _link_source(session, incoming: Document, sender: Organisation) -> None:
     )
     if recipient is not None:
         recipient.incoming_document_id = incoming.id
+
+
+def _source_document(
+    session, incoming: Document, sender: Organisation
+) -> Document | None:
+    """Return the sender's outgoing document that `incoming` is a copy of, if any.
+
+    A copy sent again after a rejection carries "#r<row id>" after the
+    document's DocumentId. It is found through the sender's outbox row that
+    stores that exact DocumentId and is addressed to this organisation, so a
+    package of another sender never links to it.
+    """
+    outgoing = select(Document).where(
+        Document.organisation_id == sender.id,
+        Document.direction == "outgoing",
+    )
+    source = session.scalar(
+        outgoing.where(Document.exchange_id == incoming.exchange_id)
+    )
+    if source is not None or "#" not in incoming.exchange_id:
+        return source
+    copied = _copied_document_ids(sender.id, incoming.exchange_id).where(
+        OutboxMessage.recipient_organisation_id == incoming.organisation_id
+    )
+    return session.scalar(outgoing.where(Document.id.in_(copied)))
+
+
+def _copied_document_ids(sender_id: int, exchange_id: str):
+    """Select the documents of the sender's copies sent under this DocumentId."""
+    return select(OutboxMessage.document_id).where(
+        OutboxMessage.kind == "document",
+        OutboxMessage.sender_organisation_id == sender_id,
+        OutboxMessage.exchange_id == exchange_id,
+    )
 
 
 def _business_type(package: EdocPackage) -> int:
@@ -645,15 +673,26 @@ def new_organisation(code: str, name: str) -> Organisation:
     return Organisation(code=code, name=_fit(name, 255) or code, kind="ward")
 
 
+@dataclass(frozen=True)
+class AppliedStatus:
+    """The recipient row a status package reports on, and whether this call
+    recorded it. `recipient` is None when the document or recipient is unknown.
+    """
+
+    recipient: Recipient | None
+    recorded: bool = False
+
+
 def apply_status(
     session, organisation: Organisation, package: StatusPackage
-) -> Recipient | None:
+) -> AppliedStatus:
     """Record a received status on the outgoing document's recipient row.
 
     The document is found by ResponseFor/DocumentId among `organisation`'s
-    outgoing documents and the recipient by the status sender's code. Return
-    None when either is unknown. A status already recorded with the same code
-    and timestamp is not recorded again. Raise IntakeError for an unknown code.
+    outgoing documents and the recipient by the status sender's code. The
+    result has no recipient when either is unknown. A status already
+    recorded with the same code and timestamp is not recorded again, and the
+    result's `recorded` is then false. Raise IntakeError for an unknown code.
     """
     if package.status_code not in STATUS_CODES:
         raise IntakeError(
@@ -662,7 +701,7 @@ def apply_status(
         )
     recipient = _status_recipient(session, organisation, package)
     if recipient is None:
-        return None
+        return AppliedStatus(None)
 
     reported_at = (package.timestamp or now()).astimezone(UTC)
     repeated = session.scalar(
@@ -678,11 +717,11 @@ def apply_status(
             package.status_code,
             recipient.id,
         )
-        return recipient
+        return AppliedStatus(recipient)
     outbox.record_recipient_status(
         session, recipient, package.status_code, package.description, reported_at
     )
-    return recipient
+    return AppliedStatus(recipient, recorded=True)
 
 
 def _status_recipient(
@@ -707,8 +746,5 @@ def _status_recipient(
     recipient = session.scalar(query.where(Document.exchange_id == document_id))
     if recipient is not None or "#" not in document_id:
         return recipient
-    copied = select(OutboxMessage.document_id).where(
-        OutboxMessage.sender_organisation_id == organisation.id,
-        OutboxMessage.exchange_id == document_id,
-    )
+    copied = _copied_document_ids(organisation.id, document_id)
     return session.scalar(query.where(Document.id.in_(copied)))
