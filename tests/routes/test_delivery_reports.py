@@ -14,7 +14,7 @@ hub is served over HTTP on 127.0.0.1, or run inside the installation.
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from vanban.exchange import connector, deliveries, hub
 from vanban.extensions import db
@@ -33,6 +33,7 @@ from ..scenario import fresh, org
 from .test_connector import (  # noqa: F401
     app_config,
     city_issues,
+    client_of,
     exchange,
     hub_server,
     outbox_rows,
@@ -73,17 +74,22 @@ def revoke_over_http(login_as, session, exchange) -> int:
     )
 
 
-def revoke_delivery() -> HubDelivery:
-    """Return the hub's delivery of the revocation to Ba Đình."""
+def ward_delivery(business_doc_type: int) -> HubDelivery:
+    """Return the hub's delivery to Ba Đình of the package of this business type."""
     fresh()
     return db.session.scalar(
         select(HubDelivery)
         .join(HubMessage)
         .where(
-            HubMessage.business_doc_type == 1,
+            HubMessage.business_doc_type == business_doc_type,
             HubDelivery.recipient_organ_id == org("Ba Đình").code,
         )
     )
+
+
+def revoke_delivery() -> HubDelivery:
+    """Return the hub's delivery of the revocation to Ba Đình."""
+    return ward_delivery(1)
 
 
 def revoke_report(session, outgoing_id: int) -> DeliveryReport | None:
@@ -407,3 +413,83 @@ def test_local_change_keeps_first_delivery(login_as, session, local_exchange):
     text = page.get_data(as_text=True)
     assert text.count("Nơi nhận đã nhận") == 2
     assert "Gói cập nhật:" in text
+
+
+# Which sent messages a run checks when more are due than it may request.
+
+
+def fail_at_ward(exchange, message_id: str, times: int) -> None:
+    """Let Ba Đình's connector acknowledge one package as failed `times` times."""
+    client = client_of(exchange, exchange.ward_id)
+    try:
+        for _ in range(times):
+            client.ack(message_id, "fail", REASON)
+    finally:
+        client.close()
+
+
+def set_checked_at(session, outgoing_id: int, seconds_ago: int) -> None:
+    for row in outbox_rows(session, outgoing_id):
+        row.delivery_report.checked_at = now() - timedelta(seconds=seconds_ago)
+    session.commit()
+
+
+def sending_report(session, outgoing_id: int) -> DeliveryReport | None:
+    """Return the report of a document's one outbox row (a first sending)."""
+    [row] = outbox_rows(session, outgoing_id)
+    return row.delivery_report
+
+
+def test_rejection_checked_before_answered(login_as, session, exchange, monkeypatch):
+    """Messages whose recipients reported a status wait behind the others."""
+    monkeypatch.setattr(deliveries, "BATCH_SIZE", 2)
+    answered_ids = [city_issues(login_as, f"Văn bản đã đến {n}") for n in range(2)]
+    rejected_id = city_issues(login_as, "Văn bản bị nơi nhận từ chối")
+    [rejected] = outbox_rows(session, rejected_id)
+    fail_at_ward(exchange, rejected.message_id, hub.MAX_FAILED_ATTEMPTS)
+    # Ba Đình takes in the other two and sends status 01 for each.
+    assert run(session, exchange.ward_settings_id).documents_received == 2
+
+    report = run(session, exchange.city_settings_id)
+
+    assert report.statuses_applied == 2
+    assert report.errors == []
+    assert sending_report(session, rejected_id).state == "failed"
+    checked = [outbox_rows(session, i)[0].delivery_report for i in answered_ids]
+    assert sum(report is not None for report in checked) == 1
+    assert len(rejection_notifications(session)) >= 1
+
+
+def test_failing_recipient_checked_first(login_as, session, exchange, monkeypatch):
+    """A message the recipient failed to take in goes before less recent checks."""
+    register_at_hub(session, org("Ngọc Hà"), org("UBND Thành phố"))
+    # Ngọc Hà has no connector and no active account here, so this
+    # installation leaves its copies pending at the hub.
+    session.execute(
+        update(User)
+        .where(User.organisation_id == org("Ngọc Hà").id)
+        .values(active=False)
+    )
+    session.commit()
+    silent_ids = [
+        city_issues(login_as, f"Văn bản chờ nơi nhận {n}", recipients=("Ngọc Hà",))
+        for n in range(2)
+    ]
+    rejected_id = city_issues(login_as, "Văn bản nơi nhận báo lỗi")
+    [rejected] = outbox_rows(session, rejected_id)
+    fail_at_ward(exchange, rejected.message_id, 1)
+    run(session, exchange.city_settings_id)
+    assert sending_report(session, rejected_id).attempts == 1
+    fail_at_ward(exchange, rejected.message_id, hub.MAX_FAILED_ATTEMPTS - 1)
+    # The silent messages were checked longer ago than the failing one.
+    for outgoing_id in silent_ids:
+        set_checked_at(session, outgoing_id, 1000)
+    set_checked_at(session, rejected_id, deliveries.RECHECK_SECONDS + 100)
+    monkeypatch.setattr(deliveries, "BATCH_SIZE", 2)
+    due = deliveries.due_message_ids(session, exchange.city_id, now())
+    assert due[0] == rejected.message_id
+    assert len(due) == 2
+
+    run(session, exchange.city_settings_id)
+
+    assert sending_report(session, rejected_id).state == "failed"

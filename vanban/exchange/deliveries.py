@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select
 from sqlalchemy.orm import aliased, selectinload
 
-from vanban.models import Document, Organisation, OutboxMessage
+from vanban.models import Document, Organisation, OutboxMessage, Recipient
 from vanban.models.exchange import DELIVERY_REPORT_STATES, DeliveryReport
 from vanban.services import notifications
 from vanban.services.changes import REPLACE, REVOKE, UPDATE
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 # Sent messages older than this are no longer checked: a copy still pending
 # after a month waits for a recipient that has stopped polling the hub.
 MAX_AGE = timedelta(days=30)
-# Hub messages queried in one run, oldest check first.
+# Hub messages queried in one run, most urgent first (due_message_ids).
 BATCH_SIZE = 20
 # Seconds before a message whose copies are still pending is checked again.
 # CONNECTOR_DELIVERY_RECHECK_SECONDS in the app config overrides it.
@@ -109,17 +109,55 @@ def _unsettled(columns, organisation_ids, current):
 
 
 def due_message_ids(session, organisation_id: int, current: datetime) -> list[str]:
-    """Return up to BATCH_SIZE hub message ids due a check, oldest check first."""
+    """Return up to BATCH_SIZE hub message ids due a check, most urgent first.
+
+    A message with a recipient that already failed to take the package in
+    comes first, because its rejection may follow. A message whose due
+    recipients have all reported a status on the document comes last,
+    because they hold it and will not reject it. Within each group the least
+    recently checked message comes first.
+    """
+    urgency = func.min(_check_urgency())
     last_checked = func.min(
         func.coalesce(DeliveryReport.checked_at, OutboxMessage.sent_at)
     )
     query = (
         _unsettled([OutboxMessage.message_id], [organisation_id], current)
+        .outerjoin(
+            Recipient,
+            and_(
+                Recipient.document_id == OutboxMessage.document_id,
+                Recipient.organisation_id == OutboxMessage.recipient_organisation_id,
+            ),
+        )
         .group_by(OutboxMessage.message_id)
-        .order_by(last_checked, OutboxMessage.message_id)
+        .order_by(urgency, last_checked, OutboxMessage.message_id)
         .limit(BATCH_SIZE)
     )
     return list(session.scalars(query))
+
+
+def _check_urgency():
+    """Rank a due outbox row in SQL: 0 is checked first and 2 last.
+
+    0: the hub last reported failed attempts of the recipient for this message.
+    2: a first sending (or its copy) to a recipient that has reported a status
+    on the document, which it does only once it holds the document. A change
+    (business type 1-3) never gets 2, because the status may be older.
+    1: every other row.
+    NOTE: rows of 2 wait while BATCH_SIZE rows of 0 or 1 are due at each run,
+    such as when a recipient stops polling with many packages pending. Their
+    recipients hold the document, so what comes late is the "delivered" report.
+    """
+    failing = and_(
+        DeliveryReport.message_id == OutboxMessage.message_id,
+        DeliveryReport.attempts > 0,
+    )
+    answered = and_(
+        OutboxMessage.business_doc_type == 0,
+        Recipient.status_code.is_not(None),
+    )
+    return case((failing, 0), (answered, 2), else_=1)
 
 
 def organisations_due(session, organisation_ids, current: datetime) -> set[int]:
