@@ -153,7 +153,9 @@ def _addressees(session, document: Document, business_doc_type: int) -> list:
     """Return the recipient rows a package goes to.
 
     A replacement goes to those of the replaced document, the others to the
-    document's own.
+    document's own. A recipient that refused the replaced document (status
+    02) gets the replacement too, because senders issue a replacement most
+    often to correct what a recipient refused.
     """
     if business_doc_type == REPLACE:
         replaced = _replaced(session, document)
