@@ -329,3 +329,24 @@ def test_timeline_colon_follows_label(login_as):
     text = words(login_as("badinh.vanthu").get(f"/documents/{old_copy_id}"))
     assert f"Nơi gửi thay thế văn bản: số {new_number}" in text
     assert " : " not in text
+
+
+def test_replace_reaches_refusing_ward(login_as):
+    """A ward that refused (status 02) a document still gets its replacement."""
+    old_id, old_copy_id = city_issues_guide(login_as)
+    response = login_as("badinh.vanthu").post(
+        f"/inbox/{old_copy_id}/return", {"reason": "Sai nội dung, đề nghị sửa."}
+    )
+    assert response.status_code == 303
+    assert reload(old_id).recipients[0].status_code == "02"
+    new_id, new_copy_id = city_issues_guide(login_as, subject="Hướng dẫn đã sửa")
+    new_number = reload(new_id).number_and_notation
+
+    response = login_as("thanhpho.vanthu").post(
+        f"/changes/{old_id}/replace",
+        {"replace-replacement": new_number, "replace-reason": "Sửa theo góp ý."},
+    )
+
+    assert response.status_code == 303
+    assert reload(old_copy_id).replaced_by_id == new_copy_id
+    assert reload(old_id).recipients[0].status_code == "15"
