@@ -79,3 +79,20 @@ def test_assignment_cells_named(login_as):
     [table] = [t for t in _tables(response) if "Người giao" in _header(t)]
     # The lead department, the supporting department and the officer make three rows.
     assert _assert_cells_named(table) == 3 * 4
+
+
+def test_deadline_settings_cells_named(login_as):
+    admin = login_as(ward_username("admin"))
+    response = admin.post(
+        "/deadlines/settings/calendar",
+        {"day": "2026-12-31", "kind": "off", "note": "Nghỉ theo thông báo"},
+    )
+    assert response.status_code == 303
+
+    tables = _tables(admin.get("/deadlines/settings"))
+
+    ids = {table.get("id") for table in tables}
+    assert {"calendar-changes", "deadline-rules"} <= ids
+    for table in tables:
+        if table.get("id") in ("calendar-changes", "deadline-rules"):
+            assert _assert_cells_named(table) > 0, _header(table)
