@@ -22,6 +22,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.routing import IntegerConverter, ValidationError
 from werkzeug.wsgi import LimitedStream
 
+from vanban import pending_forms
 from vanban.extensions import db, login_manager, sqlite_write_intent
 from vanban.models import User
 from vanban.services import ServiceError, doctypes, files
@@ -39,24 +40,6 @@ ERROR_MESSAGES = {
     422: "Dữ liệu nhập chưa hợp lệ.",
     429: "Bạn thao tác quá nhanh. Vui lòng thử lại sau.",
     500: "Hệ thống gặp lỗi và chưa thực hiện được yêu cầu. Vui lòng thử lại sau.",
-}
-
-
-# Vietnamese names of form fields, for the page that offers to resubmit a form.
-FIELD_LABELS = {
-    "username": "Tên đăng nhập",
-    "subject": "Trích yếu",
-    "description": "Tóm tắt nội dung",
-    "body_text": "Nội dung",
-    "reason": "Lý do",
-    "note": "Ghi chú",
-    "text": "Nội dung",
-    "comment": "Ý kiến",
-    "type_name": "Loại văn bản",
-    "signer_name": "Họ tên người ký",
-    "signer_position": "Chức vụ người ký",
-    "deadline": "Hạn xử lý",
-    "due_date": "Hạn trả lời",
 }
 
 
@@ -126,7 +109,10 @@ def _load_user(user_id: str) -> User | None:
 
 
 def _unauthorized() -> Response:
-    """Send an anonymous user to the login page, a full page even from htmx."""
+    """Send an anonymous user to the login page, a full page even from htmx.
+
+    A plain form posted without a session is kept for after the login.
+    """
     flash("Vui lòng đăng nhập để tiếp tục.", "info")
     if request.htmx:
         current = request.htmx.current_url or request.referrer
@@ -140,15 +126,61 @@ def _unauthorized() -> Response:
         # Action URLs accept only POST, so after login go back to the page instead.
         referrer = request.referrer
         next_path = safe_next(urlsplit(referrer).path) if referrer else None
+        _keep_form_for_login(next_path)
     return redirect(url_for("auth.login", next=next_path))
+
+
+def _keep_form_for_login(return_to: str | None) -> None:
+    outcome = pending_forms.keep_for_login(return_to)
+    if outcome == pending_forms.TOO_LARGE:
+        limit_kb = pending_forms.MAX_KEPT_BYTES // 1024
+        flash(
+            f"Nội dung bạn nhập dài hơn {limit_kb} KB nên không được giữ lại sau "
+            "khi đăng nhập. Hãy bấm nút Quay lại của trình duyệt và sao chép nội "
+            "dung ra nơi khác trước khi đăng nhập.",
+            "error",
+        )
+    elif outcome == pending_forms.STORE_FULL:
+        flash(
+            "Hệ thống đang giữ quá nhiều biểu mẫu chờ gửi lại nên không giữ được "
+            "nội dung bạn nhập. Hãy bấm nút Quay lại của trình duyệt và sao chép "
+            "nội dung ra nơi khác trước khi đăng nhập.",
+            "error",
+        )
+
+
+def resubmit_page(
+    message: str,
+    *,
+    target: str,
+    endpoint: str | None,
+    submitted: pending_forms.SubmittedForm,
+    back: str | None = None,
+    category: str = "error",
+    status: int = 200,
+) -> Response:
+    """Render the page that sends kept fields to `target` again with a fresh token."""
+    page = render_template(
+        "csrf_resubmit.html",
+        message=message,
+        category=category,
+        action=target,
+        fields=submitted.fields,
+        rows=pending_forms.summary_rows(endpoint, submitted.fields),
+        dropped=submitted.dropped,
+        had_files=submitted.had_files,
+        back=back,
+    )
+    return make_response(page, status)
 
 
 def _csrf_failed(error: CSRFError) -> Response:
     """Keep what the user typed when the CSRF token expired or is missing."""
     logger.warning("CSRF check failed on %s: %s", request.path, error.description)
-    if request.htmx and not current_user.is_authenticated:
+    if not current_user.is_authenticated and request.endpoint != "auth.login":
         # The CSRF token expired with the session, and a resubmitted form would
-        # fail the login check, so the user goes to the login page first.
+        # fail the login check, so the user logs in first. A plain form is
+        # kept for after the login.
         return _unauthorized()
     message = (
         "Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Nội dung bạn nhập "
@@ -161,23 +193,21 @@ def _csrf_failed(error: CSRFError) -> Response:
         response.headers["HX-Retarget"] = "#flash"
         response.headers["HX-Reswap"] = "innerHTML"
         return response
-    # Passwords are never written back into a page; the user types them again.
-    fields = [
-        (key, value)
-        for key, values in request.form.lists()
-        if key != "csrf_token" and "password" not in key
-        for value in values
-    ]
-    return make_response(
-        render_template(
-            "csrf_resubmit.html",
-            message=message,
-            fields=fields,
-            action=request.path,
-            had_files=bool(request.files),
-            labels=FIELD_LABELS,
-        ),
-        400,
+    target = request.full_path if request.query_string else request.path
+    if not pending_forms.is_same_origin() or not pending_forms.post_endpoint(target):
+        # Fields posted from another site must not come back with a valid token.
+        return error_response(
+            400,
+            "Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ. Không xác nhận "
+            "được biểu mẫu gửi từ trang của VanBan nên nội dung không được giữ "
+            "lại; hãy mở lại trang và nhập lại.",
+        )
+    return resubmit_page(
+        message,
+        target=target,
+        endpoint=request.endpoint,
+        submitted=pending_forms.submitted_form(request.endpoint),
+        status=400,
     )
 
 

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from vanban.services import demo
 from vanban.services.clock import local_today
 
-from ..scenario import GUIDE, REPLY_FILE
+from ..scenario import GUIDE, REPLY_FILE, org
 
 pytestmark = pytest.mark.e2e
 
@@ -432,6 +432,66 @@ def test_expired_session_keeps_typed_reason(new_page, artifacts):
     expect(restored.locator(".restored")).to_contain_text("Đã khôi phục nội dung")
     expect_state(page, "Chờ vào sổ")
     page.screenshot(path=artifacts / "session-expired-restored.png", full_page=True)
+
+
+def test_expired_session_keeps_plain_form(new_page, artifacts):
+    page = new_page()
+    shots = Screenshots(artifacts, prefix="session-expired-form-")
+    log_in(page, "badinh.quantri", WARD)
+    page.goto(f"/admin/organisations/{org('Ba Đình').id}/users/new")
+    form_url = page.url
+    page.get_by_label("Họ và tên").fill("Nguyễn Văn Thử")
+    page.get_by_label("Chức vụ").fill("Chuyên viên phòng Kinh tế")
+    page.get_by_label("Thư điện tử").fill("thu@example.invalid")
+    page.get_by_label("Phòng ban").select_option(label="Phòng Kinh tế")
+    page.get_by_label("Chuyên viên", exact=True).check()
+    page.get_by_label("Tên đăng nhập").fill("badinh.thu")
+    page.get_by_label("Mật khẩu ban đầu").fill("BatDau2026")
+    page.context.clear_cookies(name="session")
+
+    # The plain form posts without a session, and the login page states that
+    # the typed content is kept.
+    page.get_by_role("button", name="Lưu").click()
+    page.wait_for_url(re.compile(r"/login\?next=/admin/organisations/\d+/users/new$"))
+    expect(page.locator("#pending-form-note")).to_contain_text(
+        "Nội dung bạn vừa nhập vào biểu mẫu vẫn được giữ lại."
+    )
+    shots.take(page, "login")
+    page.get_by_label("Tên đăng nhập").fill("badinh.quantri")
+    page.get_by_label("Mật khẩu").fill(demo.DEMO_PASSWORD)
+    page.get_by_role("button", name="Đăng nhập").click()
+
+    # After the login every kept field is listed, and the password is not.
+    page.wait_for_url(re.compile(r"/login/resubmit$"))
+    expect(
+        page.get_by_role("heading", name="Gửi lại biểu mẫu", level=1)
+    ).to_be_visible()
+    expect_meta(page, "Họ và tên", "Nguyễn Văn Thử")
+    expect_meta(page, "Chức vụ", "Chuyên viên phòng Kinh tế")
+    expect_meta(page, "Thư điện tử", "thu@example.invalid")
+    expect_meta(page, "Vai trò", "Chuyên viên")
+    expect_meta(page, "Tên đăng nhập", "badinh.thu")
+    expect(page.locator("main")).to_contain_text("mật khẩu không được giữ lại")
+    expect(page.locator("main")).not_to_contain_text("BatDau2026")
+    shots.take(page, "resubmit")
+
+    # One click sends the kept values back. The form then requests only the
+    # password.
+    page.get_by_role("button", name="Gửi lại").click()
+    page.wait_for_url(form_url)
+    expect(page.get_by_label("Họ và tên")).to_have_value("Nguyễn Văn Thử")
+    expect(page.get_by_label("Thư điện tử")).to_have_value("thu@example.invalid")
+    expect(page.get_by_label("Phòng ban").locator("option:checked")).to_have_text(
+        "Phòng Kinh tế"
+    )
+    expect(page.get_by_label("Chuyên viên", exact=True)).to_be_checked()
+    expect(page.get_by_label("Tên đăng nhập")).to_have_value("badinh.thu")
+    expect(page.locator("main")).to_contain_text("Trường này là bắt buộc.")
+    page.get_by_label("Mật khẩu ban đầu").fill("BatDau2026")
+    page.get_by_role("button", name="Lưu").click()
+    expect_flash(page, "Đã thêm người dùng.")
+    expect(page.locator("main")).to_contain_text("badinh.thu")
+    shots.take(page, "saved")
 
 
 def test_action_form_error_keeps_typed_text(new_page, artifacts):

@@ -20,6 +20,8 @@ from ..conftest import CSRF_META, WebUser
 from ..scenario import city_issues_guide, fresh, reload, user
 
 WARD_CLERK = "badinh.vanthu"
+# Browsers send Origin with form POSTs, but the test client sends none.
+SAME_ORIGIN = {"Origin": "http://localhost"}
 CSRF_MESSAGE = "Phiên làm việc đã hết hạn"
 OOB_META = re.compile(
     r'<meta name="csrf-token" id="csrf-token" content="([^"]+)" hx-swap-oob="true">'
@@ -164,7 +166,9 @@ def test_failed_token_page_keeps_typed_values(app, arrived, kind):
         data["csrf_token"] = "not-a-token"
     stale = data.get("csrf_token")
 
-    response = clerk.post(f"/inbox/{incoming_id}/return", data, csrf=False)
+    response = clerk.post(
+        f"/inbox/{incoming_id}/return", data, csrf=False, headers=SAME_ORIGIN
+    )
 
     page = response.get_data(as_text=True)
     tree = html.fromstring(page)
@@ -194,12 +198,38 @@ def test_failed_token_page_omits_password(app):
         "/login",
         {"username": WARD_CLERK, "password": demo.DEMO_PASSWORD},
         csrf=False,
+        headers=SAME_ORIGIN,
     )
 
     page = response.get_data(as_text=True)
     assert response.status_code == 400
     assert demo.DEMO_PASSWORD not in page
     assert f'value="{WARD_CLERK}"' in page
+    assert 'name="password"' not in page
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "https://evil.example"}, {"Referer": "https://evil.example/"}, {}],
+    ids=["foreign-origin", "foreign-referer", "no-origin"],
+)
+def test_failed_token_foreign_page_keeps_nothing(app, arrived, headers):
+    clerk, incoming_id = arrived
+    typed = "Lý do do trang khác điền sẵn"
+
+    response = clerk.post(
+        f"/inbox/{incoming_id}/return",
+        {"reason": typed, "csrf_token": "not-a-token"},
+        csrf=False,
+        headers=headers,
+    )
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert CSRF_MESSAGE in page
+    assert typed not in page
+    assert 'name="reason"' not in page
+    assert reload(incoming_id).state == "arrived"
 
 
 @pytest.mark.parametrize("kind", ["expired", "invalid"])

@@ -17,10 +17,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from vanban import pending_forms
 from vanban.extensions import db
 from vanban.forms import REQUIRED, BaseForm, EmptyForm, LoginForm
 from vanban.services import ServiceError, accounts, audit
-from vanban.web import safe_next
+from vanban.web import resubmit_page, safe_next
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
@@ -67,7 +68,9 @@ def login():
                 field = getattr(form, error.field or "password")
                 field.errors = [*field.errors, error.message]
             else:
-                # A fresh session: nothing from before the login survives.
+                # A fresh session: nothing from before the login survives but
+                # the id of a form kept while the session had expired.
+                pending_id = session.get(pending_forms.SESSION_KEY)
                 session.clear()
                 # Other devices stay signed in; logout ends every session at once.
                 if not user.session_token:
@@ -77,8 +80,11 @@ def login():
                 login_user(user)
                 logger.info("user %s logged in", user.id)
                 target = safe_next(request.args.get("next")) or url_for("home.index")
+                resubmit = pending_forms.carry_over(pending_id, user)
                 if user.must_change_password:
                     target = url_for("auth.change_password")
+                elif resubmit:
+                    target = url_for("auth.resubmit")
                 return redirect(target, 303)
         else:
             status = 422
@@ -94,6 +100,7 @@ def logout():
     audit.record(db.session, "logout", user=user)
     db.session.commit()
     logout_user()
+    pending_forms.discard_pending()
     session.clear()
     logger.info("user %s logged out", user.id)
     flash("Bạn đã đăng xuất.", "info")
@@ -126,12 +133,44 @@ def change_password():
                 # The new session token ended every session, this one included.
                 login_user(user)
                 flash("Đã đổi mật khẩu.", "success")
+                if pending_forms.peek_pending():
+                    return redirect(url_for("auth.resubmit"), 303)
                 return redirect(url_for("home.index"), 303)
         else:
             status = 400
     return render_template(
         "auth/change_password.html", form=form, forced=user.must_change_password
     ), status
+
+
+@bp.get("/login/resubmit")
+@login_required
+def resubmit():
+    """Offer to send the form that was kept while the session had expired."""
+    pending = pending_forms.take_pending(current_user)
+    if pending is None:
+        flash("Không còn biểu mẫu nào chờ gửi lại.", "info")
+        return redirect(url_for("home.index"), 303)
+    submitted = pending_forms.SubmittedForm(
+        fields=pending.fields, dropped=pending.dropped, had_files=pending.had_files
+    )
+    return resubmit_page(
+        "Bạn đã đăng nhập lại. Nội dung bạn nhập trước khi phiên làm việc hết hạn "
+        "vẫn được giữ nguyên; hãy kiểm tra rồi bấm Gửi lại.",
+        target=pending.target,
+        endpoint=pending.endpoint,
+        submitted=submitted,
+        back=safe_next(pending.return_to),
+        category="info",
+    )
+
+
+@bp.context_processor
+def _pending_form():
+    """Tell the login page whether a form waits to be sent after the login."""
+    if request.endpoint != "auth.login":
+        return {}
+    return {"pending_form": pending_forms.peek_pending()}
 
 
 @bp.before_app_request
