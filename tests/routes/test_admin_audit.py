@@ -187,6 +187,10 @@ def test_page_change_is_listed(app, session):
 SOURCE = Path(vanban.__file__).parent
 RECORD = re.compile(r"audit\.record\(\s*(?:db\.)?session,\s*(f?\"[^\"]*\"|\w+)")
 QUOTED = re.compile(r"\"([^\"]+)\"")
+# deadlines._delete_setting passes its action argument on to audit.record.
+DELETE_SETTING = re.compile(
+    r"_delete_setting\(\s*session,\s*user,\s*\w+,\s*\"([^\"]+)\""
+)
 
 
 def _things(text: str, helper: str) -> list[str]:
@@ -220,6 +224,11 @@ def _recorded_actions() -> set[str]:
             elif argument == "action":
                 for line in re.findall(r"^\s*action = (.+)$", text, re.M):
                     actions |= set(QUOTED.findall(line))
+                actions |= set(DELETE_SETTING.findall(text))
+            elif argument.isupper():
+                # A module constant, such as accounts.FAILED_LOGIN_ACTION.
+                [value] = re.findall(rf"^{argument} = \"([^\"]+)\"$", text, re.M)
+                actions.add(value)
             else:
                 raise AssertionError(f"unexpected action {argument} in {path}")
     return actions
@@ -228,6 +237,8 @@ def _recorded_actions() -> set[str]:
 def test_every_recorded_action_has_label():
     actions = _recorded_actions()
     assert {"login", "trial.prepare", "settings.user.create"} <= actions
+    assert {"failed_login", "settings.holidays.delete"} <= actions
+    assert "settings.deadline_rules.delete" in actions
     assert "hub_organisation_deactivated" in actions
     assert "settings.organisation.deactivate" in actions
     missing = sorted(a for a in actions if a not in audit_labels.ACTION_LABELS)

@@ -1,11 +1,9 @@
 """The audit page's document column: number, subject and link, or a placeholder."""
 
 import html
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event as sqlalchemy_event
 
 from tests.conftest import WebUser
 from tests.roster import (
@@ -17,7 +15,7 @@ from tests.roster import (
     ward_username,
 )
 from tests.scenario import fresh
-from vanban.extensions import db
+from tests.statements import captured_statements
 from vanban.models import Document, UserRole
 from vanban.services import (
     audit,
@@ -92,20 +90,6 @@ def _page(web: WebUser, query: str = "?action=register") -> str:
     response = web.get(f"/admin/audit{query}")
     assert response.status_code == 200
     return response.get_data(as_text=True)
-
-
-@contextmanager
-def _count_queries():
-    statements = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    sqlalchemy_event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sqlalchemy_event.remove(db.engine, "before_cursor_execute", record)
 
 
 def test_normal_document_named(session, ward, login_as):
@@ -285,12 +269,12 @@ def test_query_count_independent_of_rows(session, ward, login_as):
 
     add_rows(2, 0)
     _page(web)
-    with _count_queries() as few:
+    with captured_statements() as few:
         page = _page(web)
     assert page.count('class="audit-document"') == 2
 
     add_rows(30, 10)
-    with _count_queries() as many:
+    with captured_statements() as many:
         page = _page(web)
     assert page.count('class="audit-document"') == 32
 

@@ -277,10 +277,11 @@ def test_admin_adds_day_off_with_audit(session, ward, login_as):
     change = session.scalar(select(CalendarChange))
     response = admin.post(f"/deadlines/settings/calendar/{change.id}/delete")
     assert response.status_code == 303
-    rows = audit_rows(session, "settings.holidays.update")
-    assert len(rows) == 2
-    assert rows[1].detail["after"] is None
-    assert rows[1].detail["before"]["kind"] == "off"
+    assert len(audit_rows(session, "settings.holidays.update")) == 1
+    rows = audit_rows(session, "settings.holidays.delete")
+    assert len(rows) == 1
+    assert rows[0].detail["after"] is None
+    assert rows[0].detail["before"]["kind"] == "off"
     assert session.scalar(select(CalendarChange)) is None
 
 
@@ -357,10 +358,11 @@ def test_admin_saves_rule_with_audit(session, ward, login_as):
 
     response = admin.post(f"/deadlines/settings/rules/{plans[0].id}/delete")
     assert response.status_code == 303
-    assert (
-        audit_rows(session, "settings.deadline_rules.update")[-1].detail["after"]
-        is None
-    )
+    assert len(audit_rows(session, "settings.deadline_rules.update")) == 2
+    rows = audit_rows(session, "settings.deadline_rules.delete")
+    assert len(rows) == 1
+    assert rows[0].detail["before"]["working_days"] == 12
+    assert rows[0].detail["after"] is None
 
 
 @pytest.mark.parametrize(

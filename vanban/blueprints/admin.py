@@ -31,6 +31,7 @@ from vanban.models import DocumentType, Organisation
 from vanban.services import (
     ServiceError,
     admin,
+    audit_details,
     audit_documents,
     audit_labels,
     doctypes,
@@ -515,6 +516,7 @@ def audit():
         db.session, me, filters, request.args.get("page", 1, type=int)
     )
     documents = audit_documents.document_references(db.session, me, page.events)
+    texts = audit_details.row_texts(db.session, page.events)
     names = {org.id: org.name for org in organisations}
     return render_template(
         "admin/audit.html",
@@ -522,6 +524,7 @@ def audit():
         page=page,
         organisation_names=names,
         documents=documents,
+        texts=texts,
     ), status
 
 
@@ -532,15 +535,6 @@ def _audit_organisation(me, value: str) -> int | None:
     if not value.isdigit():
         abort(400)
     return admin.get_organisation(db.session, me, int(value)).id
-
-
-@bp.context_processor
-def _audit_helpers():
-    return {
-        "audit_action": audit_labels.action_label,
-        "audit_field": audit_labels.field_label,
-        "audit_value": audit_labels.value_label,
-    }
 
 
 @bp.app_context_processor

@@ -2,11 +2,12 @@
 
 import logging
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from vanban.models import User
+from vanban.models import AuditEvent, User
 from vanban.services import ServiceError, audit
 from vanban.services.clock import now
 from vanban.services.text import nfc
@@ -15,6 +16,17 @@ logger = logging.getLogger(__name__)
 
 # Werkzeug's scrypt: a memory-hard key-derivation function.
 PASSWORD_METHOD = "scrypt"
+
+FAILED_LOGIN_ACTION = "failed_login"
+# Maximum length of the user name recorded for a failed login, which is also
+# the maximum the login form accepts.
+AUDITED_USERNAME_LENGTH = 64
+# Failed logins with an unknown user name pass no per-name delay, so the audit
+# trail records at most this many of them in each window, for the whole
+# installation. The others are only logged.
+UNKNOWN_NAME_AUDIT_LIMIT = 30
+UNKNOWN_NAME_AUDIT_WINDOW = timedelta(hours=1)
+WRONG_CREDENTIALS = "Tên đăng nhập hoặc mật khẩu không đúng."
 
 
 class LoginThrottled(ServiceError):
@@ -36,10 +48,14 @@ def authenticate(session, username: str, password: str, config) -> User:
     """Return the user for valid credentials, or raise ServiceError.
 
     Repeated failures for one user name make each further attempt wait, so a
-    guesser gets a few tries an hour instead of thousands.
+    guesser gets a few tries an hour instead of thousands. Each failed attempt
+    that the delay lets through is recorded in the audit trail and committed,
+    because the caller rolls back. An attempt rejected by the delay is not.
     """
-    username = nfc(username).lower()
-    user = session.scalar(select(User).where(func.lower(User.username) == username))
+    typed = nfc(username)
+    user = session.scalar(
+        select(User).where(func.lower(User.username) == typed.lower())
+    )
     if user is not None and user.failed_login_count:
         wait = _delay_for(
             user.failed_login_count,
@@ -54,24 +70,22 @@ def authenticate(session, username: str, password: str, config) -> User:
             raise LoginThrottled(
                 f"Đăng nhập sai nhiều lần. Vui lòng thử lại sau {remaining} giây."
             )
-    if user is None or not check_password_hash(user.password_hash, password):
-        if user is not None:
-            user.failed_login_count += 1
-            user.last_failed_login_at = now()
-            session.commit()
-            logger.warning(
-                "failed login for user %s (%d in a row)",
-                user.id,
-                user.failed_login_count,
-            )
-        else:
-            # Spend the same time as a real check so names cannot be probed.
-            check_password_hash(_DUMMY_HASH, password)
-            logger.warning("failed login for an unknown user name")
-        raise ServiceError("Tên đăng nhập hoặc mật khẩu không đúng.", field="password")
+    if user is None:
+        # Spend the same time as a real check so names cannot be probed.
+        check_password_hash(_DUMMY_HASH, password)
+        logger.warning("failed login for an unknown user name")
+        _audit_unknown_name(session, typed)
+        raise ServiceError(WRONG_CREDENTIALS, field="password")
+    if not check_password_hash(user.password_hash, password):
+        _fail_login(session, user, typed, "wrong_password")
+        raise ServiceError(WRONG_CREDENTIALS, field="password")
+    # A locked account counts its attempts too, so that the delay also bounds
+    # the audit rows of someone who still has its password.
     if not user.active:
+        _fail_login(session, user, typed, "user_inactive")
         raise ServiceError("Tài khoản đã bị khóa. Liên hệ quản trị.", field="username")
     if not user.organisation.active:
+        _fail_login(session, user, typed, "organisation_inactive")
         raise ServiceError(
             "Đơn vị của bạn đã ngừng hoạt động trên hệ thống. Liên hệ quản trị.",
             field="username",
@@ -79,6 +93,63 @@ def authenticate(session, username: str, password: str, config) -> User:
     user.failed_login_count = 0
     user.last_failed_login_at = None
     return user
+
+
+def _fail_login(session, user: User, typed: str, reason: str) -> None:
+    """Count a failed login of a known user, audit it and commit."""
+    user.failed_login_count += 1
+    user.last_failed_login_at = now()
+    _audit_failed_login(session, typed, reason, user.organisation_id)
+    session.commit()
+    logger.warning(
+        "failed login for user %s (%d in a row): %s",
+        user.id,
+        user.failed_login_count,
+        reason,
+    )
+
+
+def _audit_unknown_name(session, typed: str) -> None:
+    """Audit a failed login with an unknown user name, unless the window is full."""
+    since = now() - UNKNOWN_NAME_AUDIT_WINDOW
+    # The LIMIT stops the count at the cap, however many rows the window has.
+    recent = select(AuditEvent.id).where(
+        AuditEvent.organisation_id.is_(None),
+        AuditEvent.action == FAILED_LOGIN_ACTION,
+        AuditEvent.created_at >= since,
+    )
+    count = session.scalar(
+        select(func.count()).select_from(
+            recent.limit(UNKNOWN_NAME_AUDIT_LIMIT).subquery()
+        )
+    )
+    if count >= UNKNOWN_NAME_AUDIT_LIMIT:
+        logger.warning(
+            "failed login for an unknown user name not audited: %d already "
+            "audited since %s",
+            count,
+            since.isoformat(timespec="seconds"),
+        )
+        return
+    _audit_failed_login(session, typed, "unknown_user", None)
+    session.commit()
+
+
+def _audit_failed_login(
+    session, typed: str, reason: str, organisation_id: int | None
+) -> None:
+    """Record a failed login with the user name tried, never the password.
+
+    The row has no user, because the person who typed the name is not signed
+    in. It belongs to the organisation of the account with that name, if any.
+    """
+    audit.record(
+        session,
+        FAILED_LOGIN_ACTION,
+        organisation_id=organisation_id,
+        username=typed[:AUDITED_USERNAME_LENGTH],
+        reason=reason,
+    )
 
 
 # The simple strength rule for passwords people choose or admins set.

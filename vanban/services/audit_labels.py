@@ -5,8 +5,12 @@ Document actions take their timeline labels from `workflow.ACTION_LABELS`;
 this module adds the actions that are not about one document.
 """
 
+import re
+from datetime import UTC, date, datetime
+
 from vanban.models import Document
 from vanban.services import workflow
+from vanban.services.clock import local
 from vanban.services.doctypes import ROLE_LABELS, SECRECY_LABELS, URGENCY_LABELS
 from vanban.services.register_settings import SCOPE_LABELS
 
@@ -19,6 +23,7 @@ ORGANISATION_KIND_LABELS = {
 ACTION_LABELS = {
     **workflow.ACTION_LABELS,
     "login": "Đăng nhập",
+    "failed_login": "Đăng nhập không thành công",
     "logout": "Đăng xuất",
     "password.changed": "Đổi mật khẩu",
     "settings.organisation.create": "Thêm đơn vị",
@@ -38,7 +43,9 @@ ACTION_LABELS = {
     "settings.doctype.create": "Thêm loại văn bản",
     "settings.doctype.update": "Sửa loại văn bản",
     "settings.holidays.update": "Sửa ngày nghỉ, ngày làm bù",
+    "settings.holidays.delete": "Xóa ngày nghỉ, ngày làm bù",
     "settings.deadline_rules.update": "Sửa quy tắc hạn xử lý",
+    "settings.deadline_rules.delete": "Xóa quy tắc hạn xử lý",
     "settings.series.create": "Thêm sổ văn bản",
     "settings.series.update": "Sửa sổ văn bản",
     "settings.trial.update": "Sửa cấu hình thử nghiệm",
@@ -58,6 +65,12 @@ ACTION_LABELS = {
 }
 UNKNOWN_SETTING = "Thay đổi cấu hình"
 UNKNOWN_ACTION = "Thao tác khác"
+# Deletions recorded before they had actions of their own: the update action,
+# with the deleted values before and None after.
+LEGACY_DELETE_ACTIONS = {
+    "settings.holidays.update": "settings.holidays.delete",
+    "settings.deadline_rules.update": "settings.deadline_rules.delete",
+}
 
 FIELD_LABELS = {
     "id": "Mã số",
@@ -66,13 +79,13 @@ FIELD_LABELS = {
     "abbreviation": "Chữ viết tắt",
     "kind": "Loại",
     "unit_code": "Mã đơn vị hành chính",
-    "parent_id": "Trực thuộc (mã số)",
+    "parent_id": "Trực thuộc",
     "active": "Đang hoạt động",
     "username": "Tên đăng nhập",
     "full_name": "Họ và tên",
     "position": "Chức vụ",
     "email": "Thư điện tử",
-    "department_id": "Phòng ban (mã số)",
+    "department_id": "Phòng ban",
     "roles": "Vai trò",
     "must_change_password": "Phải đổi mật khẩu",
     "secret_clearance": "Được xem văn bản mật",
@@ -105,6 +118,14 @@ FIELD_LABELS = {
 }
 UNKNOWN_FIELD = "Thông tin khác"
 
+# Reasons for a failed login, as `accounts.authenticate` records them.
+LOGIN_FAILURE_LABELS = {
+    "unknown_user": "Không có tên đăng nhập này",
+    "wrong_password": "Sai mật khẩu",
+    "user_inactive": "Tài khoản đã bị khóa",
+    "organisation_inactive": "Đơn vị đã ngừng hoạt động",
+}
+
 # A document's state, recorded as the value before or after an action. An
 # action that also records a person stores the state under "state".
 STATE_LABELS = {**workflow.INCOMING_STATES, **workflow.OUTGOING_STATES}
@@ -125,6 +146,15 @@ def action_label(action: str) -> str:
     return UNKNOWN_SETTING if action.startswith("settings.") else UNKNOWN_ACTION
 
 
+def event_action_label(action: str, detail: dict | None) -> str:
+    """Label an audit row's action, naming a deletion recorded as an update."""
+    detail = detail or {}
+    deleted = detail.get("before") and "after" in detail and detail["after"] is None
+    if deleted and action in LEGACY_DELETE_ACTIONS:
+        action = LEGACY_DELETE_ACTIONS[action]
+    return action_label(action)
+
+
 def field_label(key: str) -> str:
     return FIELD_LABELS.get(key, UNKNOWN_FIELD)
 
@@ -137,8 +167,35 @@ def value_label(key: str | None, value) -> str:
         return "có" if value else "không"
     if isinstance(value, list):
         return ", ".join(value_label(key, item) for item in value)
+    if isinstance(value, str):
+        when = _date_text(value)
+        if when is not None:
+            return when
     labels = VALUE_LABELS.get(key, {}) if key else STATE_LABELS
     return str(labels.get(value, value))
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _date_text(value: str) -> str | None:
+    """Return an ISO day as dd/mm/yyyy and an ISO instant in local time, else None.
+
+    Audit rows store days and instants as `isoformat()` strings, instants in UTC.
+    An instant without an offset is read as UTC.
+    """
+    try:
+        if _ISO_DAY.fullmatch(value):
+            return f"{date.fromisoformat(value):%d/%m/%Y}"
+        if _ISO_INSTANT.match(value):
+            instant = datetime.fromisoformat(value)
+            if instant.tzinfo is None:
+                instant = instant.replace(tzinfo=UTC)
+            return f"{local(instant):%d/%m/%Y %H:%M}"
+    except (ValueError, OverflowError):
+        return None
+    return None
 
 
 # The document an audit row is about

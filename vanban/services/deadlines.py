@@ -126,7 +126,7 @@ def save_calendar_change(
 
 def delete_calendar_change(session, user: User, change: CalendarChange) -> None:
     """Remove a change, so that the day follows the default calendar again."""
-    _delete_setting(session, user, change, "settings.holidays.update", _change_detail)
+    _delete_setting(session, user, change, "settings.holidays.delete", _change_detail)
     _forget_calendar(session, change.organisation_id)
     logger.info(
         "calendar change %s of organisation %s deleted by user %s",
@@ -232,7 +232,7 @@ def save_rule(
 
 
 def delete_rule(session, user: User, rule: DeadlineRule) -> None:
-    _delete_setting(session, user, rule, "settings.deadline_rules.update", _rule_detail)
+    _delete_setting(session, user, rule, "settings.deadline_rules.delete", _rule_detail)
     logger.info(
         "deadline rule %s of organisation %s deleted by user %s",
         rule.id,

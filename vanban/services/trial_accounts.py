@@ -69,6 +69,8 @@ def prepare(
         user=user,
         organisation_id=user.organisation_id,
         ward_ids=[ward.id for ward in wards],
+        # Names and codes as they were, for the audit page.
+        wards=[{"name": ward.name, "code": ward.code} for ward in wards],
         created=[a.username for a in issued if a.created],
         new_passwords=[a.username for a in issued if a.password and not a.created],
     )
