@@ -1,6 +1,7 @@
 """Organisations, the ward import from the units list, and document types."""
 
 import pytest
+from lxml import html as lxml_html
 from sqlalchemy import func, select
 
 from tests.conftest import WebUser
@@ -51,13 +52,13 @@ def test_create_edit_deactivate_organisation(app, session):
     )
     edited = web.post(
         f"/admin/organisations/{org.id}/edit",
-        _org_form(session, name="UBND Phường Đổi Tên", unit_code="00004"),
+        _org_form(session, name="UBND Phường Đổi Tên", unit_code="00091"),
     )
     assert edited.status_code == 303
     event = _last_event(session, "settings.organisation.update")
     assert event.detail["before"]["name"] == "UBND Phường Thử Nghiệm"
     assert event.detail["after"]["name"] == "UBND Phường Đổi Tên"
-    assert event.detail["after"]["unit_code"] == "00004"
+    assert event.detail["after"]["unit_code"] == "00091"
     assert event.organisation_id == org.id
     response = web.post(f"/admin/organisations/{org.id}/active", {"active": "0"})
     assert response.status_code == 303
@@ -330,3 +331,97 @@ def test_ward_import_counts_added_and_present(app, session):
     page = web.get(again.headers["Location"]).get_data(as_text=True)
     assert "Đã thêm 0 phường, xã." in page
     assert "3 phường, xã đã có từ trước" in page
+
+
+# The administrative unit code fits the kind, exists and is used once.
+
+
+def _ward(session, code: str = "00004") -> Organisation:
+    return session.scalar(select(Organisation).where(Organisation.unit_code == code))
+
+
+def _errors_at(response, field: str) -> str:
+    """Return the error messages the form shows under one field."""
+    tree = lxml_html.fromstring(response.get_data(as_text=True))
+    errors = tree.get_element_by_id(f"field-{field}").find_class("error")
+    return " ".join(error.text_content() for error in errors)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"kind": "city", "unit_code": "00091"}, "cần mã tỉnh, thành phố gồm 2"),
+        ({"kind": "ward", "unit_code": "01"}, "cần mã phường, xã gồm 5 chữ số"),
+        ({"kind": "ward", "unit_code": "99999"}, "Không có mã 99999 trong danh mục"),
+        ({"kind": "city", "unit_code": "99"}, "Không có mã 99 trong danh mục"),
+        ({"kind": "center", "unit_code": "00091"}, "không có mã đơn vị hành chính"),
+        ({"kind": "ward", "unit_code": "25747"}, "thuộc Thành phố Hồ Chí Minh"),
+        ({"kind": "ward", "unit_code": "00004"}, "đã dùng cho UBND Phường Ba Đình"),
+    ],
+    ids=[
+        "city-ward-code",
+        "ward-city-code",
+        "unknown-ward",
+        "unknown-province",
+        "center-code",
+        "other-province",
+        "taken",
+    ],
+)
+def test_new_organisation_unit_code_checked(app, session, overrides, message):
+    web = WebUser(app).login(CITY_ADMIN)
+    count = session.scalar(select(func.count(Organisation.id)))
+
+    response = web.post("/admin/organisations/new", _org_form(session, **overrides))
+
+    assert response.status_code == 400
+    assert message in _errors_at(response, "unit_code")
+    assert 'value="UBND Phường Thử Nghiệm"' in response.get_data(as_text=True)
+    session.rollback()
+    assert session.scalar(select(func.count(Organisation.id))) == count
+
+
+def test_ward_cannot_become_city_with_ward_code(app, session):
+    ward = _ward(session)
+    web = WebUser(app).login(CITY_ADMIN)
+    form = _org_form(
+        session,
+        name=ward.name,
+        code=ward.code,
+        kind="city",
+        unit_code="00004",
+    )
+
+    response = web.post(f"/admin/organisations/{ward.id}/edit", form)
+
+    assert response.status_code == 400
+    assert "cần mã tỉnh, thành phố gồm 2 chữ số" in _errors_at(response, "unit_code")
+    assert "Mã 00004 là mã của Phường Ba Đình." in _errors_at(response, "unit_code")
+    session.rollback()
+    assert (ward.kind, ward.unit_code) == ("ward", "00004")
+    assert _last_event(session, "settings.organisation.update") is None
+
+
+def test_ward_edit_keeps_own_unit_code(app, session):
+    ward = _ward(session)
+    web = WebUser(app).login(CITY_ADMIN)
+    form = _org_form(
+        session, name=ward.name, code=ward.code, kind="ward", unit_code="00004"
+    )
+
+    response = web.post(f"/admin/organisations/{ward.id}/edit", form)
+
+    assert response.status_code == 303
+
+
+def test_ward_cannot_take_used_unit_code(app, session):
+    ward = _ward(session)
+    web = WebUser(app).login(CITY_ADMIN)
+    form = _org_form(session, name=ward.name, code=ward.code, unit_code="00008")
+
+    response = web.post(f"/admin/organisations/{ward.id}/edit", form)
+
+    assert response.status_code == 400
+    assert "00008 đã dùng cho UBND Phường Ngọc Hà" in _errors_at(response, "unit_code")
+    session.rollback()
+    assert ward.unit_code == "00004"

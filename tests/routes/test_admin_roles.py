@@ -5,8 +5,10 @@ from sqlalchemy import func, select
 
 from tests.conftest import WebUser
 from tests.roster import OTHER_WARD, add_user_like, find_user, load_ward, ward_username
+from tests.routes.test_admin_organisations import _errors_at
 from vanban.models import AuditEvent, User
 from vanban.services import Forbidden, admin
+from vanban.services.doctypes import ROLE_LABELS
 
 CITY_ADMIN = "thanhpho.quantri"
 WARD_ADMIN = ward_username("admin")
@@ -181,3 +183,125 @@ def test_own_prefix_and_plain_names_are_allowed(app, session):
         assert response.status_code == 303, username
     session.rollback()
     assert find_user(session, "badinh.vanthu2").organisation_id == ward.organisation.id
+
+
+# An admin's own account: clearance and roles that read documents come from
+# another admin.
+
+
+def _clearance_of(session, username: str) -> bool:
+    session.rollback()
+    return find_user(session, username).secret_clearance
+
+
+def test_admin_cannot_clear_themselves(app, session):
+    me = find_user(session, WARD_ADMIN)
+    web = WebUser(app).login(WARD_ADMIN)
+    form = {**_user_form(me, ["admin"]), "full_name": "Tên Giữ Lại"}
+
+    response = web.post(f"/admin/users/{me.id}/edit", {**form, "secret_clearance": "y"})
+
+    assert response.status_code == 400
+    assert "không thể tự cho mình được xem văn bản mật" in _errors_at(
+        response, "secret_clearance"
+    )
+    assert "Tên Giữ Lại" in response.get_data(as_text=True)
+    assert not _clearance_of(session, WARD_ADMIN)
+    assert find_user(session, WARD_ADMIN).full_name == me.full_name
+    assert _audit_count(session, "settings.user.update") == 0
+
+
+def test_admin_cannot_clear_themselves_as_clerk(app, session):
+    me = find_user(session, WARD_ADMIN)
+    web = WebUser(app).login(WARD_ADMIN)
+
+    response = web.post(
+        f"/admin/users/{me.id}/edit",
+        {**_user_form(me, ["admin", "clerk"]), "secret_clearance": "y"},
+    )
+
+    assert response.status_code == 400
+    assert not _clearance_of(session, WARD_ADMIN)
+    assert _roles_of(session, WARD_ADMIN) == {"admin"}
+    assert _audit_count(session, "settings.user.update") == 0
+
+
+@pytest.mark.parametrize(
+    "role", ["clerk", "advisor", "leader", "head", "officer", "format_reviewer"]
+)
+def test_admin_cannot_give_themselves_reader_role(app, session, role):
+    me = find_user(session, WARD_ADMIN)
+    web = WebUser(app).login(WARD_ADMIN)
+
+    response = web.post(f"/admin/users/{me.id}/edit", _user_form(me, ["admin", role]))
+
+    assert response.status_code == 400
+    errors = _errors_at(response, "roles")
+    assert f"không thể tự giao cho mình vai trò {ROLE_LABELS[role]}" in errors
+    assert _roles_of(session, WARD_ADMIN) == {"admin"}
+    assert _audit_count(session, "settings.user.update") == 0
+
+
+def test_city_admin_cannot_make_themselves_trainer(app, session):
+    me = find_user(session, CITY_ADMIN)
+    web = WebUser(app).login(CITY_ADMIN)
+
+    response = web.post(
+        f"/admin/users/{me.id}/edit", _user_form(me, ["admin", "trainer"])
+    )
+
+    assert response.status_code == 400
+    assert "Hướng dẫn thử nghiệm" in _errors_at(response, "roles")
+    assert _roles_of(session, CITY_ADMIN) == {"admin"}
+
+
+def test_admin_may_give_up_own_clearance_and_roles(app, session):
+    me = find_user(session, WARD_ADMIN)
+    me.secret_clearance = True
+    me.role_grants.append(type(me.role_grants[0])(role="clerk"))
+    session.commit()
+    web = WebUser(app).login(WARD_ADMIN)
+
+    response = web.post(f"/admin/users/{me.id}/edit", _user_form(me, ["admin"]))
+
+    assert response.status_code == 303
+    assert not _clearance_of(session, WARD_ADMIN)
+    assert _roles_of(session, WARD_ADMIN) == {"admin"}
+
+
+def test_admin_keeps_own_clearance_and_roles(app, session):
+    me = find_user(session, WARD_ADMIN)
+    me.secret_clearance = True
+    me.role_grants.append(type(me.role_grants[0])(role="clerk"))
+    session.commit()
+    web = WebUser(app).login(WARD_ADMIN)
+
+    response = web.post(
+        f"/admin/users/{me.id}/edit",
+        {
+            **_user_form(me, ["admin", "clerk"]),
+            "full_name": "Tên Mới",
+            "secret_clearance": "y",
+        },
+    )
+
+    assert response.status_code == 303
+    assert _clearance_of(session, WARD_ADMIN)
+    assert _roles_of(session, WARD_ADMIN) == {"admin", "clerk"}
+
+
+@pytest.mark.parametrize("granter", [CITY_ADMIN, "badinh.quantri.2"])
+def test_another_admin_clears_an_admin(app, session, granter):
+    me = find_user(session, WARD_ADMIN)
+    add_user_like(session, me, "badinh.quantri.2")
+    session.commit()
+    web = WebUser(app).login(granter)
+
+    response = web.post(
+        f"/admin/users/{me.id}/edit",
+        {**_user_form(me, ["admin", "clerk"]), "secret_clearance": "y"},
+    )
+
+    assert response.status_code == 303
+    assert _clearance_of(session, WARD_ADMIN)
+    assert _roles_of(session, WARD_ADMIN) == {"admin", "clerk"}

@@ -30,15 +30,22 @@ from vanban.services import (
     doctypes,
     units,
 )
+from vanban.services.audit_labels import ORGANISATION_KIND_LABELS
 from vanban.services.demo import ward_slug
 from vanban.services.doctypes import ROLE_LABELS
-from vanban.services.text import nfc
+from vanban.services.names import find_same
 
 logger = logging.getLogger(__name__)
 
 # Roles only the city's admin grants or removes: a trainer reads the documents
 # of every ward in the trial and resets their accounts.
 CITY_ONLY_ROLES = frozenset({"trainer"})
+
+# Roles that read documents, which an admin cannot grant to themselves: every
+# role but admin. The organisation-wide roles read all of their organisation's
+# documents, a head those of their department, an officer those assigned to
+# them, and a trainer those of the wards in the trial.
+DOCUMENT_READER_ROLES = frozenset(ROLES) - {"admin"}
 
 # Prefix of the electronic identifier given to an imported ward until the
 # admin enters the one from the city's directory.
@@ -212,12 +219,110 @@ def _check_organisation_code(
         raise Invalid(f"Mã định danh {code} đã dùng cho {other.name}.", field="code")
 
 
+def _active_siblings(session, parent_id: int | None) -> list[Organisation]:
+    """Return the active organisations directly under `parent_id` (None: the top)."""
+    return list(
+        session.scalars(
+            select(Organisation).where(
+                Organisation.parent_id == parent_id, Organisation.active.is_(True)
+            )
+        )
+    )
+
+
+def _same_name_message(session, name: str, other: Organisation) -> str:
+    if other.parent_id is None:
+        place = "cũng không trực thuộc đơn vị nào"
+    else:
+        place = f"cũng trực thuộc {session.get(Organisation, other.parent_id).name}"
+    return (
+        f"Tên {name} trùng với đơn vị {other.name} (mã định danh {other.code}) "
+        f"đang hoạt động, {place}. Hãy đặt tên khác."
+    )
+
+
+def _check_organisation_name(
+    session, name: str, parent_id: int | None, organisation: Organisation | None
+) -> None:
+    """Reject the name of another active organisation under the same parent."""
+    siblings = _active_siblings(session, parent_id)
+    other = find_same(siblings, name, excluding=organisation)
+    if other is not None:
+        raise Invalid(_same_name_message(session, name, other), field="name")
+
+
+# Administrative unit code each kind of organisation takes: a province's
+# 2-digit code for the city, a ward's 5-digit code for a ward, and none for a
+# center, which is no administrative unit.
+UNIT_CODE_RULES = {
+    "city": "mã tỉnh, thành phố gồm 2 chữ số, ví dụ 01 (Thành phố Hà Nội)",
+    "ward": "mã phường, xã gồm 5 chữ số, ví dụ 00004 (Phường Ba Đình)",
+}
+
+
+def _check_unit_code(session, values: dict, organisation: Organisation | None) -> None:
+    """Reject a unit code that does not fit the kind, is unknown or is taken."""
+    code = values["unit_code"]
+    kind = values["kind"]
+    if not code:
+        return
+
+    kind_label = ORGANISATION_KIND_LABELS[kind]
+    if kind not in UNIT_CODE_RULES:
+        raise Invalid(
+            f"Đơn vị loại {kind_label} không phải đơn vị hành chính nên không có "
+            "mã đơn vị hành chính. Hãy để trống ô này.",
+            field="unit_code",
+        )
+
+    unit = units.find_unit(code)
+    expected = "province" if kind == "city" else "ward"
+    if unit is None or unit.level != expected:
+        if unit is None:
+            found = f"Không có mã {code} trong danh mục đơn vị hành chính."
+        else:
+            found = f"Mã {code} là mã của {unit.name}."
+        raise Invalid(
+            f"{found} Đơn vị loại {kind_label} cần {UNIT_CODE_RULES[kind]}.",
+            field="unit_code",
+        )
+    if kind == "ward":
+        _check_ward_province(session, unit, values["parent_id"])
+
+    query = select(Organisation).where(Organisation.unit_code == code)
+    if organisation is not None:
+        query = query.where(Organisation.id != organisation.id)
+    other = session.scalars(query.limit(1)).first()
+    if other is not None:
+        raise Invalid(
+            f"Mã đơn vị hành chính {code} đã dùng cho {other.name}.",
+            field="unit_code",
+        )
+
+
+def _check_ward_province(session, ward: units.Unit, parent_id: int | None) -> None:
+    """Reject a ward under a city whose unit code names another province."""
+    parent = session.get(Organisation, parent_id) if parent_id else None
+    if parent is None or parent.kind != "city" or not parent.unit_code:
+        return
+    if ward.province_code != parent.unit_code:
+        province = units.find_unit(ward.province_code)
+        raise Invalid(
+            f"{ward.name} (mã {ward.code}) thuộc {province.name}, không thuộc "
+            f"{parent.name}. Hãy kiểm tra lại mã đơn vị hành chính hoặc đơn vị "
+            "trực thuộc.",
+            field="unit_code",
+        )
+
+
 def save_organisation(
     session, admin: User, organisation: Organisation | None, values: dict
 ) -> Organisation:
     """Create an organisation (when `organisation` is None) or edit one."""
     require_installation_admin(admin)
     _check_organisation_code(session, values["code"], organisation)
+    _check_organisation_name(session, values["name"], values["parent_id"], organisation)
+    _check_unit_code(session, values, organisation)
     return _save_row(
         session,
         admin,
@@ -235,6 +340,14 @@ def set_organisation_active(
     require_installation_admin(admin)
     if not active and organisation.id == admin.organisation_id:
         raise Invalid("Không thể ngừng hoạt động đơn vị của chính bạn.")
+    if active and not organisation.active:
+        siblings = _active_siblings(session, organisation.parent_id)
+        other = find_same(siblings, organisation.name, excluding=organisation)
+        if other is not None:
+            raise Invalid(
+                "Không thể cho đơn vị hoạt động lại. "
+                + _same_name_message(session, organisation.name, other)
+            )
     if not active and organisation.active:
         # Its users are signed out, and login rejects them while it is inactive.
         for user in session.scalars(
@@ -292,14 +405,25 @@ def import_wards(
         )
     created = []
     existing = 0
+    siblings = _active_siblings(session, parent_id)
     for code in dict.fromkeys(ward_codes):
         ward = wards[code]
         if ward["imported"]:
             existing += 1
             continue
+        name = f"UBND {ward['FullName']}"
+        other = find_same(siblings, name)
+        if other is not None:
+            raise Invalid(
+                f"Không nhập được {ward['FullName']} (mã {code}): đã có đơn vị "
+                f"{other.name} (mã định danh {other.code}) cùng tên, đang hoạt động "
+                "và trực thuộc cùng đơn vị. Hãy sửa hoặc ngừng hoạt động đơn vị đó, "
+                "hoặc bỏ chọn phường, xã này.",
+                field="wards",
+            )
         organisation = Organisation(
             code=f"{PROVISIONAL_CODE_PREFIX}{code}",
-            name=f"UBND {ward['FullName']}",
+            name=name,
             abbreviation="UBND",
             kind="ward",
             unit_code=code,
@@ -316,6 +440,7 @@ def import_wards(
             after=_organisation_state(organisation),
         )
         created.append(organisation)
+        siblings.append(organisation)
     logger.info("imported %d wards of province %s", len(created), province_code)
     return WardImport(created=created, existing=existing)
 
@@ -331,19 +456,7 @@ def save_department(
     values: dict,
 ) -> Department:
     require_admin(admin)
-    other = _conflicting_row(
-        session,
-        select(Department).where(
-            Department.organisation_id == organisation.id,
-            Department.abbreviation == values["abbreviation"],
-        ),
-        department,
-    )
-    if other is not None:
-        raise Invalid(
-            f"Chữ viết tắt {values['abbreviation']} đã dùng cho {other.name}.",
-            field="abbreviation",
-        )
+    _check_department_names(session, organisation, department, values)
     return _save_row(
         session,
         admin,
@@ -353,6 +466,44 @@ def save_department(
         values,
         _named_state,
     )
+
+
+def _check_department_names(
+    session, organisation: Organisation, department: Department | None, values: dict
+) -> None:
+    """Reject a name or abbreviation another department of the organisation has.
+
+    Departments turned off count too, because turning one on again would
+    bring the duplicate back.
+    """
+    departments = list(
+        session.scalars(
+            select(Department).where(Department.organisation_id == organisation.id)
+        )
+    )
+    other = find_same(departments, values["name"], excluding=department)
+    if other is not None:
+        hint = "Hãy đặt tên khác."
+        if not other.active:
+            hint = (
+                "Phòng ban đó đang ngừng hoạt động: hãy cho hoạt động lại phòng "
+                "ban đó hoặc đặt tên khác."
+            )
+        raise Invalid(
+            f"{organisation.name} đã có phòng ban {other.name}. {hint}", field="name"
+        )
+    other = find_same(
+        departments,
+        values["abbreviation"],
+        attribute="abbreviation",
+        excluding=department,
+    )
+    if other is not None:
+        raise Invalid(
+            f"Chữ viết tắt {values['abbreviation']} đã dùng cho {other.name}. "
+            "Hãy chọn chữ viết tắt khác.",
+            field="abbreviation",
+        )
 
 
 def set_department_active(
@@ -519,11 +670,44 @@ def create_user(
     return user
 
 
+def _check_own_reading_rights(
+    admin: User, user: User, roles: set[str], secret_clearance: bool
+) -> None:
+    """Reject an admin's edit of their own account that widens what they read.
+
+    Clearance for secret documents and roles that read documents come from
+    another admin, so that no admin reads documents on their own say-so.
+    Giving them up is allowed.
+    """
+    if user.id != admin.id:
+        return
+    if secret_clearance and not user.secret_clearance:
+        logger.warning("own secret clearance of user %s rejected", admin.id)
+        raise Invalid(
+            "Bạn không thể tự cho mình được xem văn bản mật. Hãy nhờ một quản trị "
+            "khác của đơn vị hoặc quản trị của Thành phố thực hiện.",
+            field="secret_clearance",
+        )
+    added = (roles - user.roles) & DOCUMENT_READER_ROLES
+    if added:
+        logger.warning("own roles %s of user %s rejected", sorted(added), admin.id)
+        names = ", ".join(ROLE_LABELS[role] for role in sorted(added))
+        raise Invalid(
+            f"Bạn không thể tự giao cho mình vai trò {names}, vì vai trò này được "
+            "đọc văn bản. Hãy nhờ một quản trị khác của đơn vị hoặc quản trị của "
+            "Thành phố thực hiện.",
+            field="roles",
+        )
+
+
 def update_user(session, admin: User, user: User, values: dict) -> None:
     require_admin(admin)
     _require_user_reach(admin, user.organisation)
     roles = _granted_roles(admin, set(values.pop("roles")), user.roles)
     _check_roles(roles)
+    _check_own_reading_rights(
+        admin, user, roles, values.get("secret_clearance", user.secret_clearance)
+    )
     _check_department(session, user.organisation, values.get("department_id"))
     _guard_last_admin(session, user, roles, values.get("active", user.active))
     before = _user_state(user)
@@ -587,39 +771,31 @@ def users_of(session, organisation: Organisation) -> list[User]:
 # Document types
 
 
-def _check_doctype_abbreviation(
-    session, doctype: DocumentType | None, abbreviation: str
-) -> None:
-    """Reject an abbreviation another type has, whatever the letter case.
+def _check_doctype_names(session, doctype: DocumentType | None, values: dict) -> None:
+    """Reject a name or abbreviation another type has, whatever the letter case.
 
     Diacritics count, because the decree's own list has HĐ beside HD and ĐA
     beside DA.
     """
-    wanted = nfc(abbreviation).casefold()
-    if not wanted:
-        return
-    for other in session.scalars(select(DocumentType)):
-        same = nfc(other.abbreviation).casefold() == wanted
-        if same and (doctype is None or other.id != doctype.id):
-            raise Invalid(
-                f"Chữ viết tắt {abbreviation} đã dùng cho loại {other.name}. "
-                "Hãy chọn chữ viết tắt khác.",
-                field="abbreviation",
-            )
+    types = list(session.scalars(select(DocumentType)))
+    other = find_same(types, values["name"], excluding=doctype)
+    if other is not None:
+        raise Invalid(f"Loại văn bản {other.name} đã có.", field="name")
+    abbreviation = values["abbreviation"]
+    other = find_same(types, abbreviation, attribute="abbreviation", excluding=doctype)
+    if other is not None:
+        raise Invalid(
+            f"Chữ viết tắt {abbreviation} đã dùng cho loại {other.name}. "
+            "Hãy chọn chữ viết tắt khác.",
+            field="abbreviation",
+        )
 
 
 def save_doctype(
     session, admin: User, doctype: DocumentType | None, values: dict
 ) -> DocumentType:
     require_installation_admin(admin)
-    other = _conflicting_row(
-        session,
-        select(DocumentType).where(DocumentType.name == values["name"]),
-        doctype,
-    )
-    if other is not None:
-        raise Invalid(f"Loại văn bản {values['name']} đã có.", field="name")
-    _check_doctype_abbreviation(session, doctype, values["abbreviation"])
+    _check_doctype_names(session, doctype, values)
     last_position = session.scalar(select(func.max(DocumentType.position))) or 0
     doctype = _save_row(
         session,

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from vanban.models import NumberSeries, User
 from vanban.services import ServiceError, audit, numbering
 from vanban.services.doctypes import ABBREVIATIONS
+from vanban.services.names import find_same
 from vanban.services.text import nfc
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,22 @@ def _clean_name(name: str) -> str:
     return name
 
 
+def _check_name_free(
+    session, organisation_id: int, name: str, series: NumberSeries | None
+) -> None:
+    """Reject the name of another series of the organisation, whatever the case.
+
+    Incoming and outgoing, secret or not, an organisation's series are listed
+    together and named in messages, so their names tell them apart.
+    """
+    other = find_same(series_list(session, organisation_id), name, excluding=series)
+    if other is not None:
+        raise ServiceError(
+            f"Đơn vị đã có sổ “{other.name}”. Hãy đặt tên khác để phân biệt hai sổ.",
+            field="name",
+        )
+
+
 def _clean_types(
     session, organisation_id: int, secret: bool, names, series_id: int | None
 ) -> list[str]:
@@ -130,7 +147,9 @@ def update_series(
 ) -> None:
     """Change a series' name, symbol pattern and, for a "listed" series, its types."""
     before = snapshot(series)
-    series.name = _clean_name(name)
+    name = _clean_name(name)
+    _check_name_free(session, series.organisation_id, name, series)
+    series.name = name
     series.symbol_pattern = numbering.check_symbol_pattern(symbol_pattern)
     if series.scope == "listed":
         series.type_names = _clean_types(
@@ -162,10 +181,12 @@ def create_series(
 ) -> NumberSeries:
     """Add an outgoing series for the chosen document types of the organisation."""
     organisation_id = user.organisation_id
+    name = _clean_name(name)
+    _check_name_free(session, organisation_id, name, None)
     series = NumberSeries(
         organisation_id=organisation_id,
         direction="outgoing",
-        name=_clean_name(name),
+        name=name,
         scope="listed",
         secret=secret,
         symbol_pattern=numbering.check_symbol_pattern(symbol_pattern),
