@@ -132,9 +132,15 @@ def test_group_without_command_shows_help(runner):
         (["hub", "add-org", "000.00.00.H01"], "Lỗi: Thiếu đối số 'TÊN'."),
         (["exchange", "connect", "--hub", HUB_URL], "Lỗi: Thiếu tùy chọn '--org'."),
         (
-            ["exchange", "connect", "--org", "x", "--hub", HUB_URL, "--token", "t"]
-            + ["--interval", "5"],
-            "Giá trị không hợp lệ cho '--interval': 5 nằm ngoài khoảng x>=10.",
+            ["exchange", "connect", "--org", "000.00.00.H01", "--hub", HUB_URL]
+            + ["--token", "t", "--interval", "5"],
+            "Giá trị không hợp lệ cho '--interval': 5 nằm ngoài khoảng 10<=x<=86400.",
+        ),
+        (
+            ["exchange", "connect", "--org", "000.00.00.H01", "--token", "t"]
+            + ["--hub", "http://127.0.0.1:99999/api"],
+            "Giá trị không hợp lệ cho '--hub': Địa chỉ trục liên thông không hợp lệ: "
+            "cổng",
         ),
         (
             ["seed-demo", "--only", "x"],

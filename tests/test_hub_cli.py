@@ -142,3 +142,33 @@ def test_add_org_warns_when_hub_disabled(runner, app_config):
     assert result.exit_code == 0
     assert "HUB_ENABLED" in result.stderr
     printed_token(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("a\tb\nc", "U+0009 ở vị trí 2"),
+        ("UBND Phường\nMới", "U+000A ở vị trí 12"),
+        ("UBND\u200bPhường", "U+200B ở vị trí 5"),
+        ("UBND Phường\u2028Mới", "U+2028 ở vị trí 12"),
+    ],
+    ids=["tab", "newline", "zero-width-space", "line-separator"],
+)
+def test_add_org_rejects_control_characters(runner, name, shown):
+    result = runner.invoke(args=["hub", "add-org", "000.09.05.H01", name])
+
+    assert result.exit_code == 1, result.output
+    assert f"Tên đơn vị chứa ký tự điều khiển {shown}" in result.output
+    assert "Đã thêm" not in result.output
+    fresh()
+    assert hub.find_organisation(db.session, "000.09.05.H01") is None
+
+
+def test_add_org_keeps_ordinary_spaces(runner):
+    name = "UBND Phường\u00a0Mới  (thử)"
+
+    result = runner.invoke(args=["hub", "add-org", "000.09.05.H01", name])
+
+    assert result.exit_code == 0, result.output
+    fresh()
+    assert hub.find_organisation(db.session, "000.09.05.H01").name == name

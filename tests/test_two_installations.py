@@ -228,6 +228,17 @@ def new_document_id(response: requests.Response) -> int:
     return int(response.headers["Location"].rsplit("/", 1)[-1])
 
 
+def enter_signed(clerk: Browser, values: dict, path) -> int:
+    """Enter a signed document with one file as a clerk; return its id."""
+    response = clerk.submit(
+        "/documents/new",
+        "",
+        {"signer_name": "Người ký (demo)", "urgency": "1", **values},
+        files=[("files", path)],
+    )
+    return new_document_id(response)
+
+
 def recipient_rows(browser: Browser, document_id: int) -> dict[str, tuple]:
     """Return, per recipient on the sender's page: purpose, transport, status.
 
@@ -259,19 +270,11 @@ def test_scenario_01_city_directive_and_ward_reply(exchange):
 
     # 1. The city clerk enters the signed guide and issues it to Ba Đình.
     city_clerk = exchange.user(city, "thanhpho.vanthu")
-    response = city_clerk.submit(
-        "/documents/new",
-        "",
-        {
-            "type_name": "Hướng dẫn",
-            "subject": subject,
-            "signer_position": "Giám đốc",
-            "signer_name": "Người ký (demo)",
-            "urgency": "1",
-        },
-        files=[("files", GUIDE)],
+    outgoing_id = enter_signed(
+        city_clerk,
+        {"type_name": "Hướng dẫn", "subject": subject, "signer_position": "Giám đốc"},
+        GUIDE,
     )
-    outgoing_id = new_document_id(response)
     issue = f"/registers/outgoing/{outgoing_id}/issue"
     page = city_clerk.page(f"/documents/{outgoing_id}")
     ward_value = choice(page, issue, "recipients", WARDS["badinh"][1])
@@ -463,4 +466,83 @@ def test_scenario_02_ward_sends_on_own_initiative(exchange, tmp_path):
         WARDS["giangvo"][1]: ("Để xử lý", SENT, "01 – Đã đến"),
         CITY_NAME: ("Để biết", SENT, "01 – Đã đến"),
         CENTER_NAME: ("Để biết", SENT, "01 – Đã đến"),
+    }
+
+
+def test_scenario_03_city_copy_waits_for_connector(exchange):
+    """A ward without its connector reaches its neighbour directly, not the city.
+
+    The ward installation hosts Ba Đình and Ngọc Hà, but not the city, which
+    only the hub reaches. With Ngọc Hà's connector off, the copy for the city
+    waits, and the hub takes it as soon as the connector is on again.
+    """
+    city, wards = exchange.city, exchange.wards
+    sender_code = WARDS["ngocha"][0]
+    neighbour = WARDS["badinh"][1]
+    settings_path = "/exchange/settings"
+
+    # Ngọc Hà's admin turns the connector off, and the page explains the effect.
+    admin = exchange.user(wards, "ngocha.quantri")
+    admin.submit(settings_path, settings_path, {"enabled": []})
+    help_text = " ".join(admin.page(settings_path).text_content().split())
+    assert "chỉ được chuyển trực tiếp tới các đơn vị có tài khoản" in help_text
+    assert "nằm chờ với trạng thái “Chưa gửi”" in help_text
+
+    # Ngọc Hà's clerk enters a signed document and issues it to both.
+    clerk = exchange.user(wards, "ngocha.vanthu")
+    document_id = enter_signed(
+        clerk,
+        {
+            "type_name": "Công văn",
+            "subject": "Văn bản gửi khi tắt kết nối trục",
+            "signer_position": "Chủ tịch",
+        },
+        REPLY_FILE,
+    )
+    issue = f"/registers/outgoing/{document_id}/issue"
+    page = clerk.page(f"/documents/{document_id}")
+    subject = find_form(page, issue).fields["subject"]
+    clerk.act(
+        document_id,
+        issue,
+        {
+            "subject": subject,
+            "recipients": [
+                choice(page, issue, "recipients", neighbour),
+                choice(page, issue, "recipients", CITY_NAME),
+            ],
+            "info": [],
+        },
+    )
+
+    waiting = ("Để xử lý", "Chưa gửi", NO_STATUS)
+    assert recipient_rows(clerk, document_id) == {
+        neighbour: ("Để xử lý", "Đã chuyển đến nơi nhận", NO_STATUS),
+        CITY_NAME: waiting,
+    }
+    reason = clerk.page(f"/documents/{document_id}/recipients").text_content()
+    assert "Đơn vị nhận không thuộc hệ thống này" in reason
+    city.sync()
+    wards.sync()
+    city_clerk = exchange.user(city, "thanhpho.vanthu")
+    assert subject not in city_clerk.get("/inbox/").text
+    assert recipient_rows(clerk, document_id)[CITY_NAME] == waiting
+
+    # The admin turns the connector on again: the push takes the waiting copy.
+    admin.submit(settings_path, settings_path, {"enabled": "y"})
+    wards.sync(sender_code)
+    assert recipient_rows(clerk, document_id)[CITY_NAME] == (
+        "Để xử lý",
+        SENT,
+        NO_STATUS,
+    )
+    city.sync()
+    received_id = city_clerk.find_document("/inbox/", subject)
+    files = city_clerk.download_attachments(received_id)
+    assert files == {REPLY_FILE.name: REPLY_FILE.read_bytes()}
+
+    wards.sync(sender_code)
+    assert recipient_rows(clerk, document_id) == {
+        neighbour: ("Để xử lý", "Đã chuyển đến nơi nhận", "01 – Đã đến"),
+        CITY_NAME: ("Để xử lý", SENT, "01 – Đã đến"),
     }

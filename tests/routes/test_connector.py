@@ -859,7 +859,7 @@ def test_connect_command_rejects_url(app, session, url):
         args=["exchange", "connect", "--org", city.code, "--hub", url, "--token", "t"]
     )
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "https://" in result.output
     fresh()
     assert session.scalar(select(func.count()).select_from(ConnectorSettings)) == 0

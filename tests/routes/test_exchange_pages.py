@@ -681,7 +681,7 @@ def test_check_connection_unreachable(login_as, session, exchange):
     admin.post("/exchange/settings/check")
 
     html = admin.get("/exchange/settings").get_data(as_text=True)
-    assert "không kết nối được hoặc quá thời gian chờ" in html
+    assert "không kết nối được tới máy chủ: tên máy không tìm thấy, cổng" in html
 
 
 def test_check_connection_without_settings(login_as):

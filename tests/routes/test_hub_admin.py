@@ -4,11 +4,11 @@ import re
 
 import pytest
 from lxml import html
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from vanban.exchange import hub
+from vanban.exchange import connector, hub
 from vanban.extensions import db
-from vanban.models import AuditEvent
+from vanban.models import AuditEvent, Organisation
 from vanban.models.hub import HubOrganisation
 
 from ..conftest import WebUser
@@ -361,3 +361,121 @@ def test_every_post_needs_csrf_token(admin, tokens):
     assert after == before
     assert hub.authenticate(db.session, WARD, tokens[WARD]) is not None
     assert hub.find_organisation(db.session, "000.09.01.H01") is None
+
+
+# Names in the directory
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ubnd phường ba đình", "  UBND   PHƯỜNG BA ĐÌNH "],
+    ids=["lower", "spaces-upper"],
+)
+def test_name_taken_in_directory_rejected(admin, name):
+    typed = {**NEW_ORGANISATION, "name": name}
+
+    response = admin.post("/hub/new", typed)
+
+    assert response.status_code == 422
+    tree = html.fromstring(response.get_data(as_text=True))
+    errors = tree.get_element_by_id("field-name").find_class("error")
+    text = " ".join(e.text_content() for e in errors)
+    assert f"trùng với {WARD} – UBND Phường Ba Đình" in text
+    assert tree.get_element_by_id("organ_id").get("value") == typed["organ_id"]
+    fresh()
+    assert hub.find_organisation(db.session, typed["organ_id"]) is None
+
+
+def test_name_of_deactivated_entry_taken_once(admin):
+    ward = organisation_id(WARD)
+    admin.post(f"/hub/{ward}/deactivate")
+
+    added = admin.post("/hub/new", {**NEW_ORGANISATION, "name": "UBND Phường Ba Đình"})
+    reactivated = admin.post(f"/hub/{ward}/activate")
+
+    assert added.status_code == 200
+    assert reactivated.status_code == 422
+    body = reactivated.get_data(as_text=True)
+    assert f"Không thể kích hoạt lại {WARD}" in body
+    assert "000.09.01.H01 – UBND Phường Ba Đình" in body
+    fresh()
+    assert not hub.find_organisation(db.session, WARD).active
+
+
+# The entry this installation's own connector uses
+
+
+def _connect(session, organ_id: str, token: str, enabled: bool = True) -> None:
+    organisation = session.scalar(
+        select(Organisation).where(Organisation.code == organ_id)
+    )
+    settings = connector.save_settings(
+        session, organisation, "http://127.0.0.1:5000/api/edoc/v1", token
+    )
+    settings.enabled = enabled
+    session.commit()
+
+
+def _deactivations() -> int:
+    fresh()
+    return db.session.scalar(
+        select(func.count(AuditEvent.id)).where(
+            AuditEvent.action == "hub_organisation_deactivated"
+        )
+    )
+
+
+def test_own_connector_entry_kept_active(admin, session, tokens):
+    _connect(session, CITY, tokens[CITY])
+
+    response = admin.post(f"/hub/{organisation_id(CITY)}/deactivate")
+
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert f"Không thể ngừng kết nối {CITY}: UBND Thành phố Hà Nội" in body
+    assert "hãy tắt kết nối trục liên thông của đơn vị đó" in body
+    assert 'id="hub-organisations"' in body
+    assert hub.authenticate(db.session, CITY, tokens[CITY]) is not None
+    assert _deactivations() == 0
+
+
+def test_own_connector_entry_kept_as_fragment(admin, session, tokens):
+    _connect(session, WARD, tokens[WARD])
+
+    response = admin.post(f"/hub/{organisation_id(WARD)}/deactivate", htmx=True)
+
+    assert response.status_code == 422
+    assert response.headers["HX-Retarget"] == "#flash"
+    assert f"Không thể ngừng kết nối {WARD}" in response.get_data(as_text=True)
+    fresh()
+    assert hub.find_organisation(db.session, WARD).active
+
+
+@pytest.mark.parametrize(
+    ("token", "enabled"),
+    [("mot-ma-cua-truc-khac", True), (None, False)],
+    ids=["other-token", "disabled"],
+)
+def test_entry_without_working_connector_deactivated(
+    admin, session, tokens, token, enabled
+):
+    _connect(session, WARD, token or tokens[WARD], enabled=enabled)
+
+    response = admin.post(f"/hub/{organisation_id(WARD)}/deactivate")
+
+    assert response.status_code == 303
+    assert _deactivations() == 1
+
+
+def test_name_with_control_characters_rejected(admin):
+    typed = {**NEW_ORGANISATION, "name": "UBND Phường\tThử\u200bNghiệm"}
+
+    response = admin.post("/hub/new", typed)
+
+    assert response.status_code == 422
+    tree = html.fromstring(response.get_data(as_text=True))
+    errors = tree.get_element_by_id("field-name").find_class("error")
+    assert "ký tự điều khiển U+0009" in " ".join(e.text_content() for e in errors)
+    assert "hub-token" not in response.get_data(as_text=True)
+    fresh()
+    assert hub.find_organisation(db.session, NEW_ORGANISATION["organ_id"]) is None

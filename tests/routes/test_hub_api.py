@@ -291,6 +291,24 @@ def test_unknown_recipient_gets_422(callers):
     assert "000.77.01.H01" in response.json["detail"]
 
 
+def test_unknown_recipients_listed_in_body(app, callers):
+    hub.set_active(db.session, hub.find_organisation(db.session, OTHER_WARD), False)
+    db.session.commit()
+    body = edoc_bytes(recipients=(CITY, "000.77.01.H01", OTHER_WARD))
+
+    response = callers[WARD].send(body)
+
+    assert_json_error(response, 422, "unknown_recipient")
+    assert response.json["recipients"] == ["000.77.01.H01", OTHER_WARD]
+
+
+def test_other_errors_list_no_recipients(callers):
+    response = callers[OTHER_WARD].send(edoc_bytes(sender=WARD))
+
+    assert_json_error(response, 403, "sender_mismatch")
+    assert "recipients" not in response.json
+
+
 def test_sender_as_recipient_gets_422(callers):
     before = message_count()
 

@@ -724,7 +724,9 @@ def cli_runner(tmp_path):
 def test_cli_prints_document_json(cli_runner):
     result = cli_runner.invoke(args=["exchange", "parse", str(MESSY_FIXTURE)])
 
-    assert result.exit_code == 0, result.output
+    # The sample names its sender among its recipients, which the hub rejects,
+    # and the command still prints all it read.
+    assert result.exit_code == 1, result.output
     printed = json.loads(result.stdout)
     assert printed["kind"] == "edoc"
     assert printed["subject"] == "Binary fix test"
@@ -734,6 +736,7 @@ def test_cli_prints_document_json(cli_runner):
     assert attachment["content_type"] == "application/pdf"
     assert re.fullmatch(r"[0-9a-f]{64}", attachment["sha256"])
     assert "data" not in attachment
+    assert [r["error"] for r in printed["hub_rejections"]] == ["sender_is_recipient"]
 
 
 def test_cli_prints_status_json(cli_runner):
@@ -744,6 +747,94 @@ def test_cli_prints_status_json(cli_runner):
     assert printed["kind"] == "status"
     assert printed["status_code"] == "01"
     assert printed["timestamp"] == "2018-09-28T17:25:11+07:00"
+    assert printed["hub_rejections"] == []
+
+
+def test_cli_package_hub_takes(cli_runner, tmp_path):
+    path = tmp_path / "goi-tin.edxml"
+    path.write_bytes(build_edoc(a_package(), now=NOW))
+
+    result = cli_runner.invoke(args=["exchange", "parse", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["hub_rejections"] == []
+    assert result.stderr == ""
+
+
+def test_cli_lists_every_hub_rejection(cli_runner, tmp_path):
+    subject = b"<edXML:Subject>Binary fix test</edXML:Subject>"
+    data = MESSY_FIXTURE.read_bytes()
+    assert data.count(subject) == 1
+    path = tmp_path / "trich-yeu-dai.edxml"
+    long_subject = b"<edXML:Subject>" + b"x" * 200_000 + b"</edXML:Subject>"
+    path.write_bytes(data.replace(subject, long_subject))
+
+    result = cli_runner.invoke(args=["exchange", "parse", str(path)])
+
+    assert result.exit_code == 1, result.output
+    printed = json.loads(result.stdout)
+    assert len(printed["subject"]) == 200_000
+    rejections = printed["hub_rejections"]
+    assert [r["error"] for r in rejections] == [
+        "sender_is_recipient",
+        "invalid_package",
+    ]
+    assert rejections[1]["status"] == 400
+    assert rejections[1]["detail"] == (
+        "Trích yếu (Subject) dài 200000 ký tự, vượt quá 500 ký tự."
+    )
+    assert "Lỗi: Trục liên thông sẽ từ chối gói tin này: Đơn vị gửi" in result.stderr
+    assert "Còn 1 lỗi khác, xem mục hub_rejections." in result.stderr
+
+
+@pytest.mark.parametrize("extra", [1, 10_000])
+def test_cli_rejects_file_over_hub_limit(tmp_path, extra):
+    limit = 4096
+    app = make_app(
+        f"sqlite:///{tmp_path / 'cli.sqlite'}",
+        tmp_path / "instance",
+        HUB_MAX_PACKAGE_BYTES=limit,
+    )
+    path = tmp_path / "lon.edxml"
+    path.write_bytes(b"x" * (limit + extra))
+
+    result = app.test_cli_runner().invoke(args=["exchange", "parse", str(path)])
+
+    assert result.exit_code == 1, result.output
+    assert "lớn hơn giới hạn gói tin của trục (4096 byte" in result.output
+    assert result.stdout == ""
+
+
+def test_cli_reads_device_without_size_bounded(tmp_path):
+    """/dev/zero never ends and stat reports no size, but the read stops."""
+    zero = Path("/dev/zero")
+    if not zero.exists():
+        pytest.skip("no /dev/zero on this system")
+    app = make_app(
+        f"sqlite:///{tmp_path / 'cli.sqlite'}",
+        tmp_path / "instance",
+        HUB_MAX_PACKAGE_BYTES=MIB,
+    )
+
+    result = app.test_cli_runner().invoke(args=["exchange", "parse", str(zero)])
+
+    assert result.exit_code == 1, result.output
+    assert "lớn hơn giới hạn gói tin của trục (1048576 byte" in result.output
+
+
+def test_cli_reads_package_at_hub_limit(tmp_path):
+    data = build_edoc(a_package(), now=NOW)
+    app = make_app(
+        f"sqlite:///{tmp_path / 'cli.sqlite'}",
+        tmp_path / "instance",
+        HUB_MAX_PACKAGE_BYTES=len(data),
+    )
+    path = tmp_path / "vua-du.edxml"
+    path.write_bytes(data)
+
+    result = app.test_cli_runner().invoke(args=["exchange", "parse", str(path)])
+
+    assert result.exit_code == 0, result.output
 
 
 def test_cli_reports_invalid_package(cli_runner):

@@ -392,6 +392,36 @@ def test_inactive_recipient_unknown(tokens):
     error = rejection(WARD, "edoc", edoc_bytes(recipients=(OTHER_WARD,)))
 
     assert (error.status, error.code) == (422, "unknown_recipient")
+    assert error.recipients == [OTHER_WARD]
+    assert f"đã ngừng kết nối với trục: {OTHER_WARD}." in error.detail
+    assert "không có trong danh bạ" not in error.detail
+
+
+def test_unknown_and_inactive_told_apart(tokens):
+    hub.set_active(db.session, org(OTHER_WARD), False)
+    db.session.commit()
+    body = edoc_bytes(recipients=(CITY, OTHER_WARD, "000.77.01.H01"))
+
+    error = rejection(WARD, "edoc", body)
+
+    assert (error.status, error.code) == (422, "unknown_recipient")
+    assert error.recipients == ["000.77.01.H01", OTHER_WARD]
+    assert "không có trong danh bạ của trục: 000.77.01.H01." in error.detail
+    assert f"đã ngừng kết nối với trục: {OTHER_WARD}." in error.detail
+    assert CITY not in error.detail
+    assert message_count() == 0
+
+
+def test_status_to_inactive_organisation(tokens):
+    hub.set_active(db.session, org(WARD), False)
+    db.session.commit()
+
+    error = rejection(CITY, "status", status_bytes(responds_to=WARD))
+
+    assert (error.status, error.code) == (422, "unknown_recipient")
+    assert error.recipients == [WARD]
+    assert "ResponseFor/OrganId" in error.detail
+    assert "đã ngừng kết nối với trục" in error.detail
 
 
 def test_long_subject_rejected(tokens):

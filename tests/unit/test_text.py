@@ -4,7 +4,14 @@ import unicodedata
 
 import pytest
 
-from vanban.services.text import fold, nfc, upper_vi
+from vanban.services.text import (
+    first_control_character,
+    fold,
+    nfc,
+    one_line,
+    shorten,
+    upper_vi,
+)
 
 # "Quyết định" typed on a keyboard that sends decomposed (NFD) characters.
 NFD_DECISION = unicodedata.normalize("NFD", "Quyết định")
@@ -81,3 +88,54 @@ def test_fold_of_none_is_empty():
 def test_upper_vi_keeps_diacritics():
     assert upper_vi("Phường Ba Đình") == "PHƯỜNG BA ĐÌNH"
     assert upper_vi(unicodedata.normalize("NFD", "hỏa tốc")) == "HỎA TỐC"
+
+
+@pytest.mark.parametrize(
+    ("value", "index"),
+    [
+        ("Phường Ba Đình", None),
+        ("Phường\u00a0Ba Đình", None),
+        ("a\tb", 1),
+        ("ab\n", 2),
+        ("\u200bab", 0),
+        ("a\u00adb", 1),
+        ("a\u2029b", 1),
+    ],
+    ids=["plain", "no-break-space", "tab", "newline", "zwsp", "soft-hyphen", "para"],
+)
+def test_first_control_character(value, index):
+    assert first_control_character(value) == index
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("UBND\tPhường\nMới", "UBND Phường Mới"),
+        ("  Phường \r\n\x0b Mới ", "Phường Mới"),
+        ("Phường\u200bẨn", "PhườngẨn"),
+        ("Phường\u2028Mới", "Phường Mới"),
+        ("\t\n", ""),
+    ],
+)
+def test_one_line(value, expected):
+    assert one_line(value) == expected
+
+
+def test_shorten_keeps_text_that_fits():
+    assert shorten("Không có văn bản", 16) == "Không có văn bản"
+
+
+def test_shorten_cuts_at_word_break():
+    text = " ".join(["từ"] * 200)
+
+    shortened = shorten(text, 300)
+
+    assert len(shortened) <= 300
+    assert shortened.endswith("từ…")
+    assert text.startswith(shortened[:-1])
+
+
+def test_shorten_cuts_long_word():
+    shortened = shorten("a" * 1000, 300)
+
+    assert shortened == "a" * 299 + "…"

@@ -34,6 +34,14 @@ from wtforms.validators import (
 )
 
 from vanban.exchange import claims, connector, deliveries
+from vanban.exchange.connection import (
+    MAX_HUB_URL_LENGTH,
+    MAX_POLL_SECONDS,
+    MAX_TOKEN_LENGTH,
+    MIN_POLL_SECONDS,
+    check_hub_url,
+    describe_problem,
+)
 from vanban.extensions import db
 from vanban.forms import REQUIRED, BaseForm, EmptyForm
 from vanban.models import (
@@ -45,7 +53,7 @@ from vanban.models import (
     Recipient,
 )
 from vanban.services import Conflict, ServiceError, audit, outbox, permissions
-from vanban.services.clock import local, now
+from vanban.services.clock import now
 from vanban.web import render, wants_fragment
 
 logger = logging.getLogger(__name__)
@@ -63,10 +71,6 @@ STATES = {
 }
 # States that "Gửi lại" applies to.
 RESENDABLE_STATES = ("failed", "retrying")
-# Bounds of the poll interval, in seconds. The `exchange connect` command also
-# accepts no less than 10.
-MIN_POLL_SECONDS = 10
-MAX_POLL_SECONDS = 24 * 3600
 
 
 def can_view_exchange(user) -> bool:
@@ -76,8 +80,9 @@ def can_view_exchange(user) -> bool:
 
 # base.html shows the menu link only when this returns True for the current user.
 bp.add_app_template_global(can_view_exchange, "can_view_exchange")
-# exchange/_transport.html shows the recipient's rejection with it.
+# exchange/_transport.html shows the recipient's rejection with these.
 bp.add_app_template_global(deliveries.current_report, "current_delivery_report")
+bp.add_app_template_global(deliveries.short_reason, "short_reason")
 
 
 def can_send_copy(message: OutboxMessage) -> bool:
@@ -110,7 +115,7 @@ bp.add_app_template_global(connector_claim, "connector_claim")
 class SettingsForm(BaseForm):
     hub_url = StringField(
         "Địa chỉ API của trục liên thông",
-        validators=[DataRequired(REQUIRED), Length(max=500)],
+        validators=[DataRequired(REQUIRED), Length(max=MAX_HUB_URL_LENGTH)],
         render_kw={
             "placeholder": "https://truc.example.invalid/api/edoc/v1",
             "autocomplete": "off",
@@ -119,7 +124,7 @@ class SettingsForm(BaseForm):
     # Never filled from the stored settings: the page shows the masked token.
     token = PasswordField(
         "Mã truy cập (token)",
-        validators=[Length(max=500)],
+        validators=[Length(max=MAX_TOKEN_LENGTH)],
         render_kw={"autocomplete": "new-password"},
     )
     poll_interval_seconds = IntegerField(
@@ -136,13 +141,18 @@ class SettingsForm(BaseForm):
                 ),
             ),
         ],
-        render_kw={"type": "number", "min": MIN_POLL_SECONDS, "step": 1},
+        render_kw={
+            "type": "number",
+            "min": MIN_POLL_SECONDS,
+            "max": MAX_POLL_SECONDS,
+            "step": 1,
+        },
     )
     enabled = BooleanField("Bật kết nối trục liên thông", default=True)
 
     def validate_hub_url(self, field):
         try:
-            field.data = connector.check_hub_url(field.data or "")
+            field.data = check_hub_url(field.data or "")
         except ServiceError as error:
             raise ValidationError(error.message) from error
 
@@ -553,7 +563,7 @@ def _own_message(message_id: int, other_organisation_status: int) -> OutboxMessa
 def _send_copy(message: OutboxMessage):
     """Make a copy of a rejected row, or take a copy not yet sent, and push it."""
     session = db.session
-    if message.exchange_id is not None and message.state == "failed":
+    if message.exchange_id is not None and message.state in RESENDABLE_STATES:
         # A copy the hub never took: the same copy is pushed again.
         copy = message
     else:
@@ -625,9 +635,10 @@ def sync():
     settings = _settings_of(organisation_id)
     if settings is None:
         flash(
-            "Đơn vị chưa cấu hình kết nối trục liên thông, nên văn bản được chuyển "
-            "trực tiếp trong hệ thống. Quản trị của đơn vị cấu hình kết nối tại "
-            "trang Cấu hình kết nối trục.",
+            "Đơn vị chưa cấu hình kết nối trục liên thông, nên văn bản chỉ được "
+            "chuyển trực tiếp tới các đơn vị trong hệ thống này; những gì gửi cho "
+            "đơn vị ngoài hệ thống nằm chờ. Quản trị của đơn vị cấu hình kết nối "
+            "tại trang Cấu hình kết nối trục.",
             "info",
         )
         return redirect(url_for("exchange.index"), 303)
@@ -668,16 +679,25 @@ def sync():
 
 
 def _busy_message(settings_id: int) -> str:
+    """Log the process that has the organisation's claim; return the clerk's message.
+
+    The host name and process id help the person who runs the servers, so
+    they go to the log and not to the clerk.
+    """
     settings = db.session.get(ConnectorSettings, settings_id)
     claim = connector_claim(settings) if settings is not None else None
-    if claim is None or claim.started_at is None:
-        return "Đang có một lần đồng bộ khác chạy cho đơn vị. Hãy thử lại sau ít phút."
-    return (
-        "Đang có một lần đồng bộ khác chạy cho đơn vị từ "
-        f"{local(claim.started_at):%H:%M} (máy {claim.host}, tiến trình "
-        f"{claim.pid}). Hãy thử lại sau ít phút; nếu lần đồng bộ đó không kết "
-        f"thúc, khóa tự hết hạn lúc {local(claim.until):%H:%M}."
-    )
+    if claim is not None:
+        logger.info(
+            "sync of connector settings %s by user %s skipped: process %s on %s "
+            "holds the claim since %s, until %s",
+            settings_id,
+            current_user.id,
+            claim.pid,
+            claim.host,
+            claim.started_at.isoformat() if claim.started_at else "(unknown)",
+            claim.until.isoformat(),
+        )
+    return "Một lần đồng bộ khác đang chạy, hãy thử lại sau ít phút."
 
 
 def describe_report(report: connector.SyncReport) -> str:
@@ -813,7 +833,7 @@ def check_connection():
         stored = db.session.get(ConnectorSettings, settings_id)
         stored.last_error = connector.technical_text(exc)[:2000]
         db.session.commit()
-        flash(f"Chưa kết nối được trục liên thông: {hub_problem(exc)}", "error")
+        flash(f"Chưa kết nối được trục liên thông: {describe_problem(exc)}", "error")
     else:
         logger.info(
             "connection test of organisation %s by user %s succeeded",
@@ -827,23 +847,6 @@ def check_connection():
             "success",
         )
     return redirect(url_for("exchange.settings"), 303)
-
-
-def hub_problem(exc: Exception) -> str:
-    """Describe in Vietnamese why a call to the hub failed."""
-    status = getattr(exc, "status", None)
-    detail = getattr(exc, "detail", "")
-    if status is None:
-        return (
-            "không kết nối được hoặc quá thời gian chờ. Hãy kiểm tra địa chỉ trục "
-            "và đường mạng."
-        )
-    if status == 401:
-        return (
-            "trục từ chối mã truy cập (HTTP 401). Hãy kiểm tra lại mã truy cập "
-            "và mã định danh của đơn vị."
-        )
-    return f"trục trả lời lỗi HTTP {status}" + (f": {detail}" if detail else ".")
 
 
 # Permissions

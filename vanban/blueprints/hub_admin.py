@@ -17,7 +17,7 @@ from vanban.extensions import db
 from vanban.forms import REQUIRED, BaseForm, EmptyForm
 from vanban.models.hub import HubOrganisation
 from vanban.services import ServiceError
-from vanban.web import render, wants_fragment
+from vanban.web import error_response, render, wants_fragment
 
 logger = logging.getLogger(__name__)
 bp = Blueprint("hub_admin", __name__, url_prefix="/hub")
@@ -120,7 +120,11 @@ def _set_active(organisation_id: int, active: bool):
     organisation = _load(organisation_id)
     _check_admin()
 
-    hub.set_active(db.session, organisation, active, user=current_user)
+    try:
+        hub.set_active(db.session, organisation, active, user=current_user)
+    except ServiceError as error:
+        db.session.rollback()
+        return _rejected(error)
     db.session.commit()
 
     if wants_fragment():
@@ -131,6 +135,18 @@ def _set_active(organisation_id: int, active: bool):
     else:
         flash(f"Đã ngừng kết nối {organisation.organ_id}.", "success")
     return redirect(url_for("hub_admin.index"), 303)
+
+
+def _rejected(error: ServiceError):
+    """Show why a change was rejected: in #flash for htmx, else on the list page."""
+    if wants_fragment():
+        return error_response(error.status_code, error.message)
+    flash(error.message, "error")
+    return render(
+        "hub/index.html",
+        status=error.status_code,
+        summaries=hub.organisation_summaries(db.session),
+    )
 
 
 def _check_admin() -> None:

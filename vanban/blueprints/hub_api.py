@@ -2,7 +2,9 @@
 
 Registered only when HUB_ENABLED is set. Clients authenticate every request
 with `X-Organ-Id` and `Authorization: Bearer <token>`, and every error is JSON:
-`{"error": code, "detail": text}`.
+`{"error": code, "detail": text}`. An `unknown_recipient` error also lists the
+codes at fault in "recipients", so that a connector can send the package again
+to the other recipients.
 """
 
 import logging
@@ -201,7 +203,7 @@ def hub_error(error: HubError):
         error.status,
         error.code,
     )
-    return json_error(error.status, error.code, error.detail)
+    return json_error(error.status, error.code, error.detail, error.recipients)
 
 
 @bp.errorhandler(HTTPException)
@@ -216,8 +218,13 @@ def http_error(error: HTTPException):
     return json_error(status, ERROR_CODES.get(status, f"http_{status}"), detail)
 
 
-def json_error(status: int, code: str, detail: str) -> Response:
-    response = jsonify(error=code, detail=detail)
+def json_error(
+    status: int, code: str, detail: str, recipients: list[str] | None = None
+) -> Response:
+    body = {"error": code, "detail": detail}
+    if recipients is not None:
+        body["recipients"] = recipients
+    response = jsonify(body)
     response.status_code = status
     return response
 

@@ -6,11 +6,11 @@ from datetime import date, datetime
 from pathlib import Path
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from vanban import click_vi
-from vanban.exchange import connector, hub, local
+from vanban.exchange import connection, connector, hub, local
 from vanban.exchange.edxml import parse_package
 from vanban.exchange.packages import Attachment, EdocPackage, EdxmlError
 from vanban.extensions import db
@@ -24,10 +24,47 @@ exchange = click_vi.AppGroup(
 )
 
 
+def _rule(check):
+    """Return a click callback that applies a settings rule to an option's value.
+
+    A ServiceError of the rule becomes a usage error (exit code 2) with its
+    Vietnamese message, and click prompts again for a prompted option.
+    """
+
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except ServiceError as exc:
+            raise click.BadParameter(exc.message) from exc
+
+    return callback
+
+
+def _check_organ_id(value: str) -> str:
+    """Return the stripped code if it has the form the hub's directory accepts."""
+    code = value.strip()
+    if not hub.ORGAN_ID_PATTERN.fullmatch(code):
+        raise ServiceError(
+            "Mã định danh (OrganId) phải có dạng NNN.NN.NN.ANN, ví dụ 000.00.00.H01. "
+            "Đơn vị mới có mã tạm (TAM.…) cần được cấp mã định danh trước khi kết "
+            "nối trục."
+        )
+    return code
+
+
 @exchange.command(
     "parse",
-    help="In ra dạng JSON những gì bộ đọc đọc được từ một gói tin edXML. Lệnh "
-    "không thay đổi dữ liệu.",
+    help="In ra dạng JSON những gì bộ đọc đọc được từ một gói tin edXML, để tìm "
+    "lỗi của gói tin. Lệnh không thay đổi dữ liệu.\n\n"
+    "Mục hub_rejections liệt kê mọi lỗi mà trục liên thông sẽ từ chối gói tin vì "
+    "nó (trích yếu dài quá 500 ký tự, thiếu hoặc trùng nơi nhận, sai loại nghiệp "
+    "vụ...), mỗi lỗi với mã lỗi và chi tiết như trục trả lời. Có lỗi như vậy thì "
+    "lệnh vẫn in đủ nội dung đọc được, rồi kết thúc với mã 1. Lệnh không kiểm tra "
+    "danh bạ của trục (đơn vị gửi, nơi nhận có trong danh bạ hay không).\n\n"
+    "Tệp lớn hơn giới hạn gói tin của trục (HUB_MAX_PACKAGE_BYTES, mặc định 50 "
+    "MiB) bị từ chối mà không đọc hết.",
 )
 @click.argument(
     "path",
@@ -36,11 +73,48 @@ exchange = click_vi.AppGroup(
     help="Tệp gói tin edXML cần đọc.",
 )
 def parse_command(path: Path):
+    data = _read_package_file(path)
     try:
-        package = parse_package(path.read_bytes())
+        package = parse_package(data)
     except EdxmlError as exc:
         raise click.ClickException(f"{exc.user_message} Chi tiết: {exc}") from exc
-    click.echo(json.dumps(package_to_json(package), ensure_ascii=False, indent=2))
+    rejections = [
+        {"status": error.status, "error": error.code, "detail": error.detail}
+        for error in hub.package_problems(package)
+    ]
+    output = {**package_to_json(package), "hub_rejections": rejections}
+    click.echo(json.dumps(output, ensure_ascii=False, indent=2))
+    if rejections:
+        others = len(rejections) - 1
+        raise click.ClickException(
+            f"Trục liên thông sẽ từ chối gói tin này: {rejections[0]['detail']}"
+            + (f" Còn {others} lỗi khác, xem mục hub_rejections." if others else "")
+        )
+
+
+def _read_package_file(path: Path) -> bytes:
+    """Read at most the hub's package limit plus one byte, to see if it is over.
+
+    The size that stat reports is not trusted, because pipes and devices such
+    as /dev/zero have none.
+    """
+    limit = int(
+        current_app.config.get("HUB_MAX_PACKAGE_BYTES", hub.DEFAULT_MAX_PACKAGE_BYTES)
+    )
+    try:
+        with path.open("rb") as file:
+            data = file.read(limit + 1)
+    except OSError as exc:
+        raise click.ClickException(
+            f"Không đọc được tệp {path}: {exc.strerror or exc}."
+        ) from exc
+    if len(data) > limit:
+        raise click.ClickException(
+            f"Tệp {path} lớn hơn giới hạn gói tin của trục ({limit} byte, khoảng "
+            f"{limit / hub.MIB:g} MiB, cài đặt HUB_MAX_PACKAGE_BYTES), nên trục sẽ "
+            "từ chối gói tin này. Lệnh dừng đọc ở giới hạn đó."
+        )
+    return data
 
 
 @exchange.command(
@@ -53,6 +127,7 @@ def parse_command(path: Path):
     "organisation_code",
     required=True,
     metavar="MÃ",
+    callback=_rule(_check_organ_id),
     help="Mã định danh (OrganId) của đơn vị đặt tại cài đặt này, ví dụ 000.00.00.H01.",
 )
 @click.option(
@@ -60,7 +135,9 @@ def parse_command(path: Path):
     "hub_url",
     required=True,
     metavar="URL",
-    help="Địa chỉ gốc API của trục: https://, hoặc http:// khi trục ở chính máy này.",
+    callback=_rule(connection.check_hub_url),
+    help="Địa chỉ gốc API của trục: https://, hoặc http:// khi trục ở chính máy "
+    "này (localhost, địa chỉ 127.x.x.x hoặc [::1]).",
 )
 @click.option(
     "--token",
@@ -68,16 +145,18 @@ def parse_command(path: Path):
     hide_input=True,
     envvar="VANBAN_HUB_TOKEN",
     metavar="MÃ_TRUY_CẬP",
+    callback=_rule(connection.check_token_length),
     help="Mã truy cập (token) trục đã cấp cho đơn vị. Thiếu tùy chọn này thì lệnh "
     "lấy từ biến môi trường VANBAN_HUB_TOKEN, không có nữa thì hỏi.",
 )
 @click.option(
     "--interval",
-    type=click.IntRange(min=10),
+    type=click.IntRange(connection.MIN_POLL_SECONDS, connection.MAX_POLL_SECONDS),
     default=60,
     show_default=True,
     metavar="GIÂY",
-    help="Số giây giữa hai lần hỏi trục.",
+    help=f"Số giây giữa hai lần hỏi trục, từ {connection.MIN_POLL_SECONDS} đến "
+    f"{connection.MAX_POLL_SECONDS}.",
 )
 def connect_command(organisation_code: str, hub_url: str, token: str, interval: int):
     organisation = _organisation_by_code(organisation_code)
@@ -102,7 +181,8 @@ def connect_command(organisation_code: str, hub_url: str, token: str, interval: 
         settings.last_error = connector.technical_text(exc)[:2000]
         db.session.commit()
         raise click.ClickException(
-            f"Chưa kết nối được trục liên thông: {_hub_problem(exc)}"
+            "Chưa kết nối được trục liên thông: "
+            f"{connection.describe_problem(exc)} Chi tiết kỹ thuật: {exc}"
         ) from exc
     click.echo(
         f"Kết nối thành công. Danh bạ trục có {report.directory_entries} đơn vị: "
@@ -123,16 +203,18 @@ def connect_command(organisation_code: str, hub_url: str, token: str, interval: 
     "hub_url",
     required=True,
     metavar="URL",
+    callback=_rule(connection.check_hub_url),
     help="Địa chỉ gốc API trục của chính cài đặt này, ví dụ "
     "http://127.0.0.1:5000/api/edoc/v1.",
 )
 @click.option(
     "--interval",
-    type=click.IntRange(min=10),
+    type=click.IntRange(connection.MIN_POLL_SECONDS, connection.MAX_POLL_SECONDS),
     default=10,
     show_default=True,
     metavar="GIÂY",
-    help="Số giây giữa hai lần hỏi trục.",
+    help=f"Số giây giữa hai lần hỏi trục, từ {connection.MIN_POLL_SECONDS} đến "
+    f"{connection.MAX_POLL_SECONDS}.",
 )
 def connect_local_command(hub_url: str, interval: int):
     organisations = local.hosted_organisations(db.session)
@@ -244,23 +326,12 @@ def _not_connected(organisation: Organisation) -> str:
 
 def _describe(report: connector.SyncReport) -> str:
     return (
-        f"gửi đi {report.sent}, chờ gửi lại {report.retrying}, gửi lỗi "
+        f"gửi đi {report.sent}, chờ gửi lại {report.retrying}, gửi thất bại "
         f"{report.failed}; nhận {report.documents_received} văn bản (trùng "
         f"{report.duplicates}), {report.statuses_applied} trạng thái (trùng "
         f"{report.statuses_repeated}, không rõ văn bản {report.statuses_unknown}); "
         f"từ chối {report.rejected} gói tin."
     )
-
-
-def _hub_problem(exc: Exception) -> str:
-    """Describe in Vietnamese why reading the hub's directory failed."""
-    status = getattr(exc, "status", None)
-    detail = getattr(exc, "detail", "")
-    if status is None:
-        return f"không kết nối được hoặc quá thời gian chờ ({exc})."
-    if status == 401:
-        return "trục từ chối mã truy cập (HTTP 401). Kiểm tra lại token."
-    return f"trục trả lời HTTP {status}" + (f": {detail}" if detail else ".")
 
 
 def register(app: Flask) -> None:

@@ -8,18 +8,18 @@ while it waits for the hub, and every step commits what it did, so a failed
 step leaves the earlier ones stored and the next run starts clean.
 """
 
-import ipaddress
 import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from functools import partial
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 from flask import current_app
@@ -31,7 +31,7 @@ from vanban.exchange.packages import EdocPackage, EdxmlError, StatusPackage
 from vanban.exchange.pipeline import Calls, Outcome
 from vanban.extensions import sqlite_reading, sqlite_write_intent
 from vanban.models import ConnectorSettings, Document, Organisation, OutboxMessage
-from vanban.services import ServiceError
+from vanban.services import ServiceError, outbox
 from vanban.services.clock import local, now
 
 logger = logging.getLogger(__name__)
@@ -169,13 +169,25 @@ def _warn_setting(name: str, raw, message: str, *args) -> None:
 
 
 class HubError(Exception):
-    """The hub rejected a request with a 4xx response that retrying cannot change."""
+    """The hub rejected a request with a 4xx response that retrying cannot change.
 
-    def __init__(self, message: str, status: int, error: str = "", detail: str = ""):
+    `recipients` contains the organisation codes that the error body's
+    "recipients" list names, such as the recipients a hub does not know.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status: int,
+        error: str = "",
+        detail: str = "",
+        recipients: tuple[str, ...] = (),
+    ):
         super().__init__(message)
         self.status = status
         self.error = error
         self.detail = detail
+        self.recipients = recipients
 
 
 class PackageTooLarge(HubError):
@@ -200,6 +212,20 @@ class HubUnavailable(Exception):
         self.status = status
         self.detail = detail
         self.retry_after = retry_after
+
+
+class UnexpectedResponse(HubUnavailable):
+    """A 2xx response that is not a response of the hub API.
+
+    The server was reached, so `status` is the HTTP status it returned, and
+    `detail` describes in Vietnamese what is wrong with the body. `problem` is
+    "content_type" (not JSON), "json" (unreadable JSON), "shape" (fields
+    missing) or "too_large".
+    """
+
+    def __init__(self, message: str, status: int, problem: str, detail: str):
+        super().__init__(message, status=status, detail=detail)
+        self.problem = problem
 
 
 class HubClient:
@@ -241,7 +267,7 @@ class HubClient:
 
     def send(self, kind: str, body: bytes) -> dict:
         """Post a package and return the hub's response, which has its message_id."""
-        payload = self._json(
+        status, payload = self._json(
             "POST",
             "/messages",
             data=body,
@@ -250,22 +276,28 @@ class HubClient:
         message_id = payload.get("message_id") if isinstance(payload, dict) else None
         if not isinstance(message_id, str) or not message_id:
             # The hub may have stored the package, and sending it again is safe.
-            raise HubUnavailable("POST /messages returned no message_id")
+            raise _wrong_shape("POST /messages", status, "không có message_id")
         return payload
 
     def pending(self, kind: str, limit: int) -> list[dict]:
         """List the deliveries of this kind waiting for this organisation."""
-        payload = self._json("GET", "/messages", params={"type": kind, "limit": limit})
+        call = "GET /messages"
+        status, payload = self._json(
+            "GET", "/messages", params={"type": kind, "limit": limit}
+        )
         messages = payload.get("messages") if isinstance(payload, dict) else None
         if not isinstance(messages, list):
-            raise HubUnavailable("GET /messages returned no messages list")
-        return [
-            item
-            for item in messages
-            if isinstance(item, dict)
-            and isinstance(item.get("message_id"), str)
-            and item["message_id"]
-        ]
+            raise _wrong_shape(call, status, "không có danh sách messages")
+        # Every item of the hub API has a message_id. An item without one
+        # fails the whole list, so that the run reports the invalid response
+        # instead of ending as if nothing were pending.
+        for index, item in enumerate(messages, start=1):
+            message_id = item.get("message_id") if isinstance(item, dict) else None
+            if not isinstance(message_id, str) or not message_id:
+                raise _wrong_shape(
+                    call, status, f"mục thứ {index} của messages thiếu message_id"
+                )
+        return messages
 
     def fetch(self, message_id: str) -> bytes:
         """Download one package, as the sender sent it."""
@@ -282,33 +314,83 @@ class HubClient:
 
     def deliveries(self, message_id: str) -> list[dict]:
         """Return how far each recipient's copy of a message sent from here got."""
-        payload = self._json("GET", f"{self._message_path(message_id)}/deliveries")
+        path = f"{self._message_path(message_id)}/deliveries"
+        status, payload = self._json("GET", path)
         rows = payload.get("deliveries") if isinstance(payload, dict) else None
-        if not isinstance(rows, list):
-            raise HubUnavailable("GET deliveries returned no deliveries list")
-        return [row for row in rows if isinstance(row, dict)]
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise _wrong_shape(
+                f"GET {path}",
+                status,
+                "không có danh sách deliveries gồm các đối tượng",
+            )
+        return rows
 
     def organizations(self) -> list[dict]:
         """Return the hub's directory of organisations."""
-        payload = self._json("GET", "/organizations")
+        status, payload = self._json("GET", "/organizations")
         entries = payload.get("organizations") if isinstance(payload, dict) else None
-        if not isinstance(entries, list):
-            raise HubUnavailable("GET /organizations returned no organizations list")
-        return [entry for entry in entries if isinstance(entry, dict)]
+        if not isinstance(entries, list) or not all(
+            isinstance(entry, dict) for entry in entries
+        ):
+            raise _wrong_shape(
+                "GET /organizations",
+                status,
+                "không có danh sách organizations gồm các đối tượng",
+            )
+        return entries
 
     @staticmethod
     def _message_path(message_id: str) -> str:
         return f"/messages/{quote(message_id, safe='')}"
 
-    def _json(self, method: str, path: str, **kwargs):
-        body = self._call(method, path, _JSON_LIMIT, **kwargs)
+    def _json(self, method: str, path: str, **kwargs) -> tuple[int, object]:
+        """Make one request and return the status and JSON value of a 2xx response.
+
+        An empty body is read as {}. A body that is not JSON, or larger than
+        any response of the API, raises UnexpectedResponse.
+        """
+        call = f"{method} {path}"
         try:
-            return json.loads(body or b"{}")
+            status, content_type, body = self._request(
+                method, path, _JSON_LIMIT, **kwargs
+            )
+        except PackageTooLarge as exc:
+            raise UnexpectedResponse(
+                f"{call} returned more than {_JSON_LIMIT} bytes",
+                exc.status,
+                "too_large",
+                f"câu trả lời lớn hơn {_JSON_LIMIT // MIB} MB, trong khi câu trả "
+                "lời của API trục chỉ vài KB",
+            ) from exc
+        if not body:
+            return status, {}
+        media_type = content_type.partition(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            shown = media_type or "không ghi kiểu nội dung"
+            raise UnexpectedResponse(
+                f"{call} returned {media_type or 'no Content-Type'}, not JSON",
+                status,
+                "content_type",
+                f"câu trả lời là {shown} (Content-Type), không phải JSON",
+            )
+        try:
+            return status, json.loads(body)
         except ValueError as exc:
-            raise HubUnavailable(f"{method} {path} returned invalid JSON") from exc
+            raise UnexpectedResponse(
+                f"{call} returned invalid JSON",
+                status,
+                "json",
+                "câu trả lời ghi là JSON nhưng không đọc được",
+            ) from exc
 
     def _call(self, method: str, path: str, limit: int, **kwargs) -> bytes:
-        """Make one request and return the body of a 2xx response.
+        """Make one request and return the body of a 2xx response."""
+        return self._request(method, path, limit, **kwargs)[2]
+
+    def _request(
+        self, method: str, path: str, limit: int, **kwargs
+    ) -> tuple[int, str, bytes]:
+        """Make one request and return the status, Content-Type and body of a 2xx.
 
         Raise HubUnavailable for what may pass (no response, 5xx, 401, 408,
         429, other unexpected statuses) and HubError for any other 4xx.
@@ -332,12 +414,12 @@ class HubClient:
 
         status = response.status_code
         if 200 <= status < 300:
-            return body
-        error, detail = _error_fields(body)
+            return status, response.headers.get("Content-Type", ""), body
+        error, detail, recipients = _error_fields(body)
         message = f"{method} {path} returned HTTP {status} {error}: {detail}"
         message = message.rstrip(": ")
         if 400 <= status < 500 and status not in RETRY_STATUSES:
-            raise HubError(message, status, error, detail)
+            raise HubError(message, status, error, detail, recipients)
         raise HubUnavailable(
             message,
             status=status,
@@ -368,6 +450,15 @@ class HubClient:
         return b"".join(chunks)
 
 
+def _wrong_shape(call: str, status: int, missing: str) -> UnexpectedResponse:
+    return UnexpectedResponse(
+        f"{call} returned JSON of another shape: {missing}",
+        status,
+        "shape",
+        f"câu trả lời là JSON nhưng {missing}, không đúng dạng của API trục",
+    )
+
+
 def technical_text(exc: Exception) -> str:
     """Return the "Chi tiết kỹ thuật" line a clerk reads for a failed hub call.
 
@@ -395,23 +486,33 @@ def technical_text(exc: Exception) -> str:
     return str(exc)
 
 
-def _error_fields(body: bytes) -> tuple[str, str]:
-    """Return the error code and detail of a JSON error body, if it is one.
+def _error_fields(body: bytes) -> tuple[str, str, tuple[str, ...]]:
+    """Return the error code, detail and recipient codes of a JSON error body.
 
     A body in another format, such as the HTML page of a server that is not
     the hub, gives no detail: shown to a clerk it would be markup, and it may
-    carry tokens of that page. Plain text keeps its first line.
+    carry tokens of that page. Plain text keeps its first line. The codes
+    come from a "recipients" list of strings, which our hub adds to
+    `unknown_recipient`; other hubs may send none.
     """
     try:
         payload = json.loads(body)
     except ValueError:
         text = body[:300].decode("utf-8", "replace").strip()
         if text.startswith("<"):
-            return "", ""
-        return "", text.splitlines()[0] if text else ""
+            return "", "", ()
+        return "", text.splitlines()[0] if text else "", ()
     if not isinstance(payload, dict):
-        return "", ""
-    return str(payload.get("error") or ""), str(payload.get("detail") or "")
+        return "", "", ()
+    listed = payload.get("recipients")
+    recipients = ()
+    if isinstance(listed, list):
+        recipients = tuple(code for code in listed if isinstance(code, str) and code)
+    return (
+        str(payload.get("error") or ""),
+        str(payload.get("detail") or ""),
+        recipients,
+    )
 
 
 def _retry_after(value: str | None) -> int | None:
@@ -467,6 +568,9 @@ class _Run:
         self.report = SyncReport()
         # Set when the hub sent no response, so that later steps do not wait too.
         self.unreachable = False
+        # A condition on OutboxMessage that limits which recipients `push`
+        # sends to; None sends to every recipient.
+        self.recipient_filter = None
 
     def out_of_time(self) -> bool:
         return time.monotonic() > self.deadline
@@ -746,40 +850,147 @@ def _due_messages(organisation_id: int, current):
 def push(session, run: _Run) -> None:
     """Post each due outbox message of the organisation to the hub.
 
-    A document goes out as one package addressed to all its recipients, and
-    the hub's response applies to the outbox rows of every recipient.
+    A document goes out as one package addressed to the recipients of its due
+    rows, and the hub's response applies to all those rows. When the hub
+    rejects a package because it does not know some of its recipients, their
+    rows fail and the package goes at once to the other recipients.
     """
     current = now()
-    messages = session.scalars(
-        _due_messages(run.organisation_id, current).limit(run.config.batch_size)
-    ).all()
-    units: dict[tuple, list[int]] = {}
-    for message in messages:
-        # One package per document and business type, for all its recipients.
-        key = (
-            ("document", message.document_id, message.business_doc_type)
-            if message.kind == "document"
-            else ("status", message.id, None)
-        )
-        units.setdefault(key, []).append(message.id)
+    query = _due_messages(run.organisation_id, current)
+    if run.recipient_filter is not None:
+        query = query.where(run.recipient_filter)
+    messages = session.scalars(query.limit(run.config.batch_size)).all()
+    units = _units(session, run, messages, current)
     session.commit()
 
-    with Calls(run.client.parallel_calls, on_wait=session.commit) as sends:
-        for (kind, _, _), message_ids in units.items():
-            if run.out_of_time() or run.unreachable:
-                break
-            _push_unit(session, run, sends, kind, message_ids)
+    # Each package sent again has fewer recipients than the one before, so
+    # the loop ends.
+    while units:
+        again: list[list[int]] = []
+        with Calls(run.client.parallel_calls, on_wait=session.commit) as sends:
+            for kind, message_ids in units:
+                if run.out_of_time() or run.unreachable:
+                    break
+                _push_unit(session, run, sends, kind, message_ids, again)
+        units = [("document", message_ids) for message_ids in again]
+
+
+def _units(session, run: _Run, messages, current) -> list[tuple[str, list[int]]]:
+    """Group due rows into packages, oldest first: (kind, outbox row ids).
+
+    A document's package carries every due row of the document and business
+    type, also rows past the batch limit, so that a retry sends the same
+    bytes. A status, and a row with a DocumentId of its own, go alone.
+    """
+    keys: dict[tuple, str] = {}
+    for message in messages:
+        if message.kind == "document" and message.exchange_id is None:
+            key = ("package", message.document_id, message.business_doc_type)
+        else:
+            key = ("row", message.id, None)
+        keys.setdefault(key, message.kind)
+
+    units = []
+    for (grouping, first, business_doc_type), kind in keys.items():
+        if grouping == "row":
+            units.append((kind, [first]))
+            continue
+        message_ids = _package_rows(session, run, first, business_doc_type, current)
+        if _document_id_taken(session, run, first, business_doc_type, message_ids):
+            own = _give_own_document_ids(session, first, message_ids)
+            if own:
+                units.extend(("document", [message_id]) for message_id in own)
+                continue
+        units.append(("document", message_ids))
+    return units
+
+
+def _package_rows(
+    session, run: _Run, document_id: int, business_doc_type: int, current
+) -> list[int]:
+    """Return the due rows that travel in the document's package."""
+    query = (
+        _due_messages(run.organisation_id, current)
+        .with_only_columns(OutboxMessage.id)
+        .where(
+            OutboxMessage.kind == "document",
+            OutboxMessage.document_id == document_id,
+            OutboxMessage.business_doc_type == business_doc_type,
+            OutboxMessage.exchange_id.is_(None),
+        )
+    )
+    if run.recipient_filter is not None:
+        query = query.where(run.recipient_filter)
+    return list(session.scalars(query))
+
+
+def _document_id_taken(
+    session, run: _Run, document_id: int, business_doc_type: int, message_ids
+) -> bool:
+    """Tell whether a hub took the document's package for rows other than these.
+
+    That happens when a row is sent again after the hub refused to deliver
+    to its recipient (unknown_recipient) while it delivered to the others,
+    or when a row waited for a connector while the others went through this
+    installation's hub. The hub takes a package with the same sender,
+    DocumentId and business type for a resend of the one it stores, so it
+    would not deliver the package to these rows' recipients.
+    """
+    query = select(OutboxMessage.id).where(
+        OutboxMessage.sender_organisation_id == run.organisation_id,
+        OutboxMessage.kind == "document",
+        OutboxMessage.document_id == document_id,
+        OutboxMessage.business_doc_type == business_doc_type,
+        OutboxMessage.exchange_id.is_(None),
+        OutboxMessage.message_id.is_not(None),
+        OutboxMessage.id.not_in(message_ids),
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def _give_own_document_ids(session, document_id: int, message_ids) -> list[int]:
+    """Give each row the DocumentId of a copy, "<DocumentId>#r<row id>".
+
+    Each row then goes alone, as a copy made by "Gửi lại" for a recipient
+    that rejected the document does. Return the rows changed. None is changed
+    when the document has no DocumentId or a suffix would make it too long:
+    the hub then refuses the package, and the clerk reads why.
+    """
+    exchange_id = session.get(Document, document_id).exchange_id
+    longest = f"{exchange_id}#r{max(message_ids)}"
+    if not exchange_id or len(longest) > outbox.MAX_EXCHANGE_ID_LENGTH:
+        logger.warning(
+            "outbox messages %s of document %s get no DocumentId of their own",
+            message_ids,
+            document_id,
+        )
+        return []
+    for message in _messages(session, message_ids):
+        message.exchange_id = f"{exchange_id}#r{message.id}"
+        logger.info(
+            "outbox message %s goes as %s: the hub already stores the document's "
+            "package for other recipients",
+            message.id,
+            message.exchange_id,
+        )
+    return sorted(message_ids)
 
 
 def _push_unit(
-    session, run: _Run, sends: Calls, kind: str, message_ids: list[int]
+    session,
+    run: _Run,
+    sends: Calls,
+    kind: str,
+    message_ids: list[int],
+    again: list[list[int]],
 ) -> None:
     """Build one package now and send it in the pipeline; its result comes later."""
     try:
         # Building only reads, so on SQLite it leaves the write lock to the
         # hub's requests, which may share the database.
         with sqlite_reading():
-            body = build_package(session, kind, message_ids[0])
+            body = build_package(session, kind, message_ids[0], message_ids)
+            recipients = _recipients(session, message_ids)
             # No transaction stays open while the hub is slow to respond.
             session.commit()
     except EdxmlError as exc:
@@ -790,14 +1001,42 @@ def _push_unit(
     message_type = "edoc" if kind == "document" else "status"
     sends.submit(
         partial(run.client.send, message_type, body),
-        partial(_record_sent, session, run, message_ids),
+        partial(_record_sent, session, run, message_ids, recipients, again),
     )
 
 
-def _record_sent(session, run: _Run, message_ids: list[int], outcome: Outcome):
-    """Record the hub's response to a package in the outbox rows it carried."""
+def _recipients(session, message_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """Return the code and name of each row's recipient, by row id."""
+    rows = session.execute(
+        select(OutboxMessage.id, Organisation.code, Organisation.name)
+        .join(Organisation, Organisation.id == OutboxMessage.recipient_organisation_id)
+        .where(OutboxMessage.id.in_(message_ids))
+    )
+    return {message_id: (code, name) for message_id, code, name in rows}
+
+
+def _record_sent(
+    session,
+    run: _Run,
+    message_ids: list[int],
+    recipients: dict[int, tuple[str, str]],
+    again: list[list[int]],
+    outcome: Outcome,
+):
+    """Record the hub's response to a package in the outbox rows it carried.
+
+    When the hub does not know some of the recipients, their rows fail and
+    the others go into `again`, to be sent at once in a package of their own.
+    The hub stored nothing of the rejected package, so the new package may
+    keep its DocumentId.
+    """
     exc = outcome.error
     if isinstance(exc, HubError):
+        unknown = unknown_recipients(exc, recipients)
+        if unknown and len(unknown) < len(message_ids):
+            _mark_unknown(session, run, unknown, recipients, exc)
+            again.append([i for i in message_ids if i not in unknown])
+            return
         logger.warning("hub rejected outbox messages %s: %s", message_ids, exc)
         detail = exc.detail or exc.error or f"HTTP {exc.status}"
         _mark_failed(
@@ -822,6 +1061,55 @@ def _record_sent(session, run: _Run, message_ids: list[int], outcome: Outcome):
     logger.info("outbox messages %s sent to the hub as %s", message_ids, message_id)
 
 
+def unknown_recipients(
+    exc: HubError, recipients: dict[int, tuple[str, str]]
+) -> list[int]:
+    """Return the rows whose recipient the hub named in an `unknown_recipient` error.
+
+    The codes come from the error body's "recipients" list. A hub that sends
+    no such list names them in its detail text, so the codes of `recipients`
+    found there as whole words are taken instead.
+    """
+    if exc.status != 422 or exc.error != "unknown_recipient":
+        return []
+    if exc.recipients:
+        named = set(exc.recipients)
+        return [i for i, (code, _) in recipients.items() if code in named]
+    return [i for i, (code, _) in recipients.items() if _names_code(exc.detail, code)]
+
+
+def _names_code(text: str, code: str) -> bool:
+    # A code such as 000.01.01.H01 may end a sentence, so a full stop may
+    # follow it, but not a full stop followed by more of a longer code.
+    pattern = rf"(?<![\w.]){re.escape(code)}(?!\w|\.\w)"
+    return re.search(pattern, text) is not None
+
+
+def _mark_unknown(
+    session,
+    run: _Run,
+    message_ids: list[int],
+    recipients: dict[int, tuple[str, str]],
+    exc: HubError,
+) -> None:
+    """Fail the rows of recipients the hub does not deliver to, each with why."""
+    logger.warning(
+        "hub does not deliver outbox messages %s to their recipients: %s",
+        message_ids,
+        exc,
+    )
+    reason = exc.detail or "Mã đơn vị nhận không có trong danh bạ của trục."
+    for message_id in message_ids:
+        code, name = recipients[message_id]
+        detail = (
+            f"Trục liên thông không chuyển văn bản cho {name} (mã {code}). "
+            f"Trục trả lời: {reason} Văn bản vẫn được gửi "
+            "cho các nơi nhận khác. Khi quản trị trục đã thêm hoặc kích hoạt lại "
+            "đơn vị này trong danh bạ, bấm “Gửi lại”."
+        )
+        _mark_failed(session, run, [message_id], technical_text(exc), detail)
+
+
 def mark_sent(session, message_ids: list[int], message_id: str) -> None:
     """Record that the hub stored the rows' package as `message_id`, and commit."""
     # One UPDATE instead of loading the rows: a run records hundreds of these.
@@ -842,14 +1130,44 @@ def mark_sent(session, message_ids: list[int], message_id: str) -> None:
     session.commit()
 
 
-def build_package(session, kind: str, message_id: int) -> bytes:
-    """Return the edXML bytes of an outbox message, as the hub receives them."""
+def build_package(
+    session, kind: str, message_id: int, message_ids: list[int] | None = None
+) -> bytes:
+    """Return the edXML bytes of an outbox message, as the hub receives them.
+
+    A document's package goes to the recipients of the rows `message_ids`,
+    by default to every recipient of the document. It carries the document's
+    DocumentId, or the row's own when the row has one (outbox.copy_package).
+    """
     message = session.get(OutboxMessage, message_id)
+    if kind == "document" and message.exchange_id is not None:
+        return outbox.copy_package(session, message)
     document = session.get(Document, message.document_id)
     if kind == "document":
+        recipient_ids = None
+        if message_ids is not None:
+            recipient_ids = set(
+                session.scalars(
+                    select(OutboxMessage.recipient_organisation_id).where(
+                        OutboxMessage.id.in_(message_ids)
+                    )
+                )
+            )
         package = mapping.document_package(
-            session, document, message.business_doc_type, message.note
+            session,
+            document,
+            message.business_doc_type,
+            message.note,
+            recipient_ids=recipient_ids,
         )
+        if not package.recipients:
+            raise EdxmlError(
+                f"outbox messages {message_ids}: no recipient of document "
+                f"{document.id} among theirs",
+                "Các đơn vị nhận của tin này không còn trong danh sách nơi nhận "
+                "của văn bản.",
+                element="To",
+            )
         # Stamped with when the change was queued, not the current time, so
         # that a retry sends the same bytes and the hub answers it as a resend.
         queued_at = session.scalar(
@@ -1215,15 +1533,15 @@ def refresh_directory(session, client: HubClient, report: SyncReport) -> None:
         if not isinstance(code, str) or not code or len(code) > 32:
             logger.warning("directory entry with organ_id %r skipped", code)
             continue
-        name = name if isinstance(name, str) and name else code
+        name = mapping.organisation_name(name if isinstance(name, str) else "", code)
         organisation = session.scalar(
             select(Organisation).where(Organisation.code == code)
         )
         if organisation is None:
             session.add(mapping.new_organisation(code, name))
             report.directory_created += 1
-        elif organisation.name != name[:255]:
-            organisation.name = name[:255]
+        elif organisation.name != name:
+            organisation.name = name
             report.directory_updated += 1
         parents[code] = entry.get("parent_id")
     session.flush()
@@ -1259,33 +1577,6 @@ def refresh_directory(session, client: HubClient, report: SyncReport) -> None:
 # Settings.
 
 
-def check_hub_url(url: str) -> str:
-    """Return the URL if it may carry tokens, else raise ServiceError.
-
-    HTTPS is required, except plain HTTP to this machine (tests, a trainer's
-    installation serving its own hub).
-    """
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return url.rstrip("/")
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
-        return url.rstrip("/")
-    raise ServiceError(
-        f"Địa chỉ trục liên thông “{url}” không hợp lệ: phải dùng https:// "
-        "(chỉ được dùng http:// với máy này, 127.0.0.1 hoặc localhost)."
-    )
-
-
-def _is_loopback(hostname: str | None) -> bool:
-    if hostname == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(hostname or "").is_loopback
-    except ValueError:
-        return False
-
-
 def save_settings(
     session,
     organisation: Organisation,
@@ -1294,6 +1585,9 @@ def save_settings(
     poll_interval_seconds: int = 60,
 ) -> ConnectorSettings:
     """Create or replace the organisation's connector settings and enable them."""
+    # Imported here because the connection module imports this one.
+    from vanban.exchange.connection import check_hub_url
+
     hub_url = check_hub_url(hub_url)
     token = token.strip()
     if not token:

@@ -23,7 +23,7 @@ from vanban.models.exchange import DELIVERY_REPORT_STATES, DeliveryReport
 from vanban.services import notifications
 from vanban.services.changes import REPLACE, REVOKE, UPDATE
 from vanban.services.clock import now
-from vanban.services.text import nfc
+from vanban.services.text import nfc, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,8 @@ BATCH_SIZE = 20
 # CONNECTOR_DELIVERY_RECHECK_SECONDS in the app config overrides it.
 RECHECK_SECONDS = 300
 REASON_LENGTH = 2000
+# Characters of a reason shown in a list row or a notification (short_reason).
+SHORT_REASON_LENGTH = 300
 
 
 def check_deliveries(session, run) -> None:
@@ -547,7 +549,17 @@ def _notify_rejection(session, document: Document) -> None:
     notifications.notify_all(session, clerks, "delivery_rejected", text, document)
 
 
+def short_reason(reason: str) -> str:
+    """Return a recipient's reason as a list row or a notification shows it.
+
+    The document page and the exchange page show the full reason on the
+    row's details.
+    """
+    return shorten(reason, SHORT_REASON_LENGTH)
+
+
 def _rejection_text(name: str, label: str, reason: str) -> str:
     # "Gói thay thế …" reads "gói thay thế …" inside the sentence.
-    details = [part for part in (label[:1].lower() + label[1:], reason) if part]
+    lowered = label[:1].lower() + label[1:]
+    details = [part for part in (lowered, short_reason(reason)) if part]
     return f"{name} ({', '.join(details)})" if details else name

@@ -32,7 +32,7 @@ from vanban.exchange.packages import (
     EdxmlError,
     StatusPackage,
 )
-from vanban.models import User
+from vanban.models import ConnectorSettings, Organisation, User
 from vanban.models.hub import (
     DELIVERY_STATES,
     MESSAGE_TYPES,
@@ -41,7 +41,8 @@ from vanban.models.hub import (
     HubOrganisation,
 )
 from vanban.services import ServiceError, audit, clock
-from vanban.services.text import nfc
+from vanban.services.names import find_same
+from vanban.services.text import first_control_character, nfc
 
 logger = logging.getLogger(__name__)
 
@@ -64,13 +65,21 @@ _EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class HubError(Exception):
-    """A rejected request, returned as `{"error": code, "detail": detail}`."""
+    """A rejected request, returned as `{"error": code, "detail": detail}`.
 
-    def __init__(self, status: int, code: str, detail: str):
+    `recipients`, when given, lists the organisation codes the error is
+    about, and the body carries them as "recipients" so that a connector can
+    tell which recipients of a package the hub does not deliver to.
+    """
+
+    def __init__(
+        self, status: int, code: str, detail: str, recipients: list[str] | None = None
+    ):
         super().__init__(f"{status} {code}: {detail}")
         self.status = status
         self.code = code
         self.detail = detail
+        self.recipients = recipients
 
 
 # Tokens
@@ -182,6 +191,14 @@ def _check_new_organisation(session, organ_id, name, parent_organ_id, email) -> 
         raise ServiceError(
             f"Tên đơn vị dài quá {MAX_NAME_LENGTH} ký tự, hãy rút gọn.", field="name"
         )
+    _check_name_characters(name)
+    other = _same_name(session, name, None)
+    if other is not None:
+        raise ServiceError(
+            f"Tên {name} trùng với {other.organ_id} – {other.name} trong danh bạ. "
+            "Mỗi đơn vị chỉ có một mục trong danh bạ, hãy kiểm tra lại.",
+            field="name",
+        )
     if (
         parent_organ_id is not None
         and find_organisation(session, parent_organ_id) is None
@@ -197,6 +214,22 @@ def _check_new_organisation(session, organ_id, name, parent_organ_id, email) -> 
         raise ServiceError(
             "Địa chỉ thư điện tử không hợp lệ, ví dụ vanthu@hanoi.gov.vn.",
             field="email",
+        )
+
+
+def _check_name_characters(name: str) -> None:
+    """Reject a name with a tab, line break or invisible character.
+
+    Every connected installation lists the directory's names, one per line,
+    among the recipients it offers its clerks.
+    """
+    index = first_control_character(name)
+    if index is not None:
+        raise ServiceError(
+            f"Tên đơn vị chứa ký tự điều khiển U+{ord(name[index]):04X} ở vị trí "
+            f"{index + 1} (dấu tab, xuống dòng hoặc ký tự không hiện ra). Hãy nhập "
+            "tên trên một dòng, chỉ gồm chữ, số, dấu câu và dấu cách.",
+            field="name",
         )
 
 
@@ -221,10 +254,15 @@ def set_active(
 
     A deactivated organisation cannot call the API, is left out of the
     directory and cannot be sent new messages. What it was already sent stays
-    queued for it.
+    queued for it. Raise ServiceError to deactivate an entry that a connector
+    of this installation uses, or to activate one whose name an active entry has.
     """
     if organisation.active == active:
         return
+    if active:
+        _check_activation(session, organisation)
+    else:
+        _check_deactivation(session, organisation)
     organisation.active = active
     action = "hub_organisation_activated" if active else "hub_organisation_deactivated"
     audit.record(session, action, user=user, organ_id=organisation.organ_id)
@@ -234,6 +272,62 @@ def set_active(
         "activated" if active else "deactivated",
         _user_id(user),
     )
+
+
+def _same_name(
+    session, name: str, organisation: HubOrganisation | None
+) -> HubOrganisation | None:
+    """Return another active directory entry with this name, whatever the case."""
+    entries = session.scalars(select(HubOrganisation).where(HubOrganisation.active))
+    return find_same(entries, name, excluding=organisation)
+
+
+def _check_activation(session, organisation: HubOrganisation) -> None:
+    other = _same_name(session, organisation.name, organisation)
+    if other is not None:
+        logger.warning(
+            "activation of hub organisation %s rejected: %s has the same name",
+            organisation.organ_id,
+            other.organ_id,
+        )
+        raise ServiceError(
+            f"Không thể kích hoạt lại {organisation.organ_id}: tên {organisation.name} "
+            f"trùng với {other.organ_id} – {other.name} đang kết nối. Mỗi đơn vị chỉ "
+            "có một mục trong danh bạ."
+        )
+
+
+def _check_deactivation(session, organisation: HubOrganisation) -> None:
+    """Reject deactivating an entry that a connector of this installation uses.
+
+    Such a connector holds a token this hub issued to the entry, so the
+    organisation it serves would stop sending and receiving at once.
+    """
+    connectors = session.scalars(
+        select(ConnectorSettings)
+        .join(Organisation, Organisation.id == ConnectorSettings.organisation_id)
+        .where(
+            Organisation.code == organisation.organ_id,
+            ConnectorSettings.enabled,
+        )
+    )
+    for settings in connectors:
+        if not hmac.compare_digest(hash_token(settings.token), organisation.token_hash):
+            continue
+        logger.warning(
+            "deactivation of hub organisation %s rejected: the connector of "
+            "organisation %s uses it",
+            organisation.organ_id,
+            settings.organisation_id,
+        )
+        raise ServiceError(
+            f"Không thể ngừng kết nối {organisation.organ_id}: "
+            f"{settings.organisation.name} trong chính hệ thống này đang dùng mã "
+            "định danh và mã truy cập này để gửi, nhận văn bản qua trục. Ngừng kết "
+            "nối thì đơn vị đó không gửi, nhận được văn bản nữa. Nếu vẫn cần ngừng, "
+            "hãy tắt kết nối trục liên thông của đơn vị đó trước (trang Kết nối trục "
+            "liên thông)."
+        )
 
 
 @dataclass
@@ -417,63 +511,113 @@ def _idempotency_key(package: EdocPackage | StatusPackage) -> dict:
     }
 
 
+def package_problems(package: EdocPackage | StatusPackage) -> list[HubError]:
+    """Return the rejections of a package that the hub decides without its directory.
+
+    They come in the order the hub applies them, and a send gets the first.
+    The directory checks (sender, known recipients) and the size limit come
+    on top of these.
+    """
+    if isinstance(package, EdocPackage):
+        return _edoc_problems(package)
+    return _status_problems(package)
+
+
 def _check_edoc(session, package: EdocPackage) -> list[str]:
     """Apply the edoc rules and return the recipients."""
-    if not package.recipients:
-        raise _invalid("Gói tin không có nơi nhận (To).")
-    codes = []
-    for index, recipient in enumerate(package.recipients, start=1):
-        if not recipient.organ_id:
-            raise _invalid(f"Nơi nhận thứ {index} thiếu mã định danh (To/OrganId).")
-        codes.append(recipient.organ_id)
-    duplicates = sorted({code for code in codes if codes.count(code) > 1})
-    if duplicates:
-        raise _invalid(f"Nơi nhận bị trùng (To/OrganId): {', '.join(duplicates)}.")
-    if package.sender.organ_id in codes:
-        raise HubError(
-            422,
-            "sender_is_recipient",
-            f"Đơn vị gửi {package.sender.organ_id} (From/OrganId) có tên trong nơi "
-            "nhận (To/OrganId). Một đơn vị không gửi gói tin cho chính mình, hãy "
-            "bỏ đơn vị gửi khỏi danh sách nơi nhận.",
-        )
-
-    if len(package.subject) > MAX_SUBJECT_LENGTH:
-        raise _invalid(
-            f"Trích yếu (Subject) dài {len(package.subject)} ký tự, vượt quá "
-            f"{MAX_SUBJECT_LENGTH} ký tự."
-        )
-    _check_document_id(package.document_id, "DocumentId")
-    if package.business_doc_type not in BUSINESS_DOC_TYPES:
-        raise _invalid(
-            "Loại nghiệp vụ (BussinessDocType) phải là 0, 1, 2 hoặc 3; gói tin "
-            "ghi giá trị khác hoặc không phải số."
-        )
+    problems = _edoc_problems(package)
+    if problems:
+        raise problems[0]
+    codes = [recipient.organ_id for recipient in package.recipients]
     _check_known(session, codes, "To/OrganId")
     return codes
 
 
+def _edoc_problems(package: EdocPackage) -> list[HubError]:
+    problems = []
+    if not package.recipients:
+        problems.append(_invalid("Gói tin không có nơi nhận (To)."))
+    codes = []
+    for index, recipient in enumerate(package.recipients, start=1):
+        if not recipient.organ_id:
+            problems.append(
+                _invalid(f"Nơi nhận thứ {index} thiếu mã định danh (To/OrganId).")
+            )
+        else:
+            codes.append(recipient.organ_id)
+    duplicates = sorted({code for code in codes if codes.count(code) > 1})
+    if duplicates:
+        problems.append(
+            _invalid(f"Nơi nhận bị trùng (To/OrganId): {', '.join(duplicates)}.")
+        )
+    if package.sender.organ_id in codes:
+        problems.append(
+            HubError(
+                422,
+                "sender_is_recipient",
+                f"Đơn vị gửi {package.sender.organ_id} (From/OrganId) có tên trong "
+                "nơi nhận (To/OrganId). Một đơn vị không gửi gói tin cho chính mình, "
+                "hãy bỏ đơn vị gửi khỏi danh sách nơi nhận.",
+            )
+        )
+
+    if len(package.subject) > MAX_SUBJECT_LENGTH:
+        problems.append(
+            _invalid(
+                f"Trích yếu (Subject) dài {len(package.subject)} ký tự, vượt quá "
+                f"{MAX_SUBJECT_LENGTH} ký tự."
+            )
+        )
+    problems.extend(_document_id_problems(package.document_id, "DocumentId"))
+    if package.business_doc_type not in BUSINESS_DOC_TYPES:
+        problems.append(
+            _invalid(
+                "Loại nghiệp vụ (BussinessDocType) phải là 0, 1, 2 hoặc 3; gói tin "
+                "ghi giá trị khác hoặc không phải số."
+            )
+        )
+    return problems
+
+
 def _check_status(session, package: StatusPackage) -> list[str]:
     """Apply the status rules and return the recipient."""
+    problems = _status_problems(package)
+    if problems:
+        raise problems[0]
+    target = package.response_for.organ_id
+    _check_known(session, [target], "ResponseFor/OrganId")
+    return [target]
+
+
+def _status_problems(package: StatusPackage) -> list[HubError]:
+    problems = []
     if package.status_code not in STATUS_CODES:
-        raise _invalid(
-            f"Mã trạng thái (StatusCode) {package.status_code!r} không hợp lệ; chỉ "
-            f"nhận {', '.join(STATUS_CODES)}."
+        problems.append(
+            _invalid(
+                f"Mã trạng thái (StatusCode) {package.status_code!r} không hợp lệ; "
+                f"chỉ nhận {', '.join(STATUS_CODES)}."
+            )
         )
     if package.timestamp is None:
         # The timestamp is part of the idempotency key, so it cannot be absent.
-        raise _invalid(
-            "Gói trạng thái thiếu thời điểm (Timestamp) hoặc thời điểm không đúng "
-            "dạng yyyy/MM/dd HH:mm:ss."
+        problems.append(
+            _invalid(
+                "Gói trạng thái thiếu thời điểm (Timestamp) hoặc thời điểm không "
+                "đúng dạng yyyy/MM/dd HH:mm:ss."
+            )
         )
-    target = package.response_for.organ_id
-    if not target:
-        raise _invalid(
-            "Gói trạng thái thiếu mã đơn vị được phản hồi (ResponseFor/OrganId)."
+    if not package.response_for.organ_id:
+        problems.append(
+            _invalid(
+                "Gói trạng thái thiếu mã đơn vị được phản hồi (ResponseFor/OrganId)."
+            )
         )
-    _check_document_id(package.response_for.document_id, "ResponseFor/DocumentId")
-    _check_known(session, [target], "ResponseFor/OrganId")
-    return [target]
+    problems.extend(
+        _document_id_problems(
+            package.response_for.document_id, "ResponseFor/DocumentId"
+        )
+    )
+    return problems
 
 
 def _check_sender(sender: HubOrganisation, organ_id: str) -> None:
@@ -491,31 +635,47 @@ def _check_sender(sender: HubOrganisation, organ_id: str) -> None:
         )
 
 
-def _check_document_id(document_id: str, element: str) -> None:
+def _document_id_problems(document_id: str, element: str) -> list[HubError]:
     if len(document_id) > MAX_DOCUMENT_ID_LENGTH:
-        raise _invalid(
-            f"Mã văn bản ({element}) dài {len(document_id)} ký tự, vượt quá "
-            f"{MAX_DOCUMENT_ID_LENGTH} ký tự."
-        )
+        return [
+            _invalid(
+                f"Mã văn bản ({element}) dài {len(document_id)} ký tự, vượt quá "
+                f"{MAX_DOCUMENT_ID_LENGTH} ký tự."
+            )
+        ]
+    return []
 
 
 def _check_known(session, codes: list[str], element: str) -> None:
-    """Reject codes that are not active organisations in the directory."""
-    known = set(
-        session.scalars(
-            select(HubOrganisation.organ_id).where(
-                HubOrganisation.organ_id.in_(codes), HubOrganisation.active
+    """Reject codes that are not active organisations in the directory.
+
+    The detail names the codes missing from the directory apart from those
+    of deactivated organisations, and the error lists them all as recipients.
+    """
+    active = dict(
+        session.execute(
+            select(HubOrganisation.organ_id, HubOrganisation.active).where(
+                HubOrganisation.organ_id.in_(codes)
             )
-        )
+        ).all()
     )
-    unknown = [code for code in codes if code not in known]
-    if unknown:
-        raise HubError(
-            422,
-            "unknown_recipient",
+    missing = [code for code in codes if code not in active]
+    stopped = [code for code in codes if active.get(code) is False]
+    if not missing and not stopped:
+        return
+    sentences = []
+    if missing:
+        sentences.append(
             f"Mã đơn vị nhận ({element}) không có trong danh bạ của trục: "
-            f"{', '.join(unknown)}.",
+            f"{', '.join(missing)}."
         )
+    if stopped:
+        sentences.append(
+            f"Đơn vị nhận ({element}) đã ngừng kết nối với trục: {', '.join(stopped)}."
+        )
+    raise HubError(
+        422, "unknown_recipient", " ".join(sentences), recipients=missing + stopped
+    )
 
 
 def _invalid(detail: str) -> HubError:

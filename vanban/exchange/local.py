@@ -8,18 +8,24 @@ connector's own push and poll steps run unchanged and the package is kept in
 the hub's store. An installation without a hub of its own hands the same
 bytes straight to the recipient's intake (`deliver_direct`), in the
 transaction that marks the message sent.
+
+A message goes this way only to an organisation hosted here, or, through
+this installation's hub, to one in the hub's directory, whose own
+installation collects it there. A message to any other organisation waits,
+pending with the reason for the clerk, until its sender's connector is
+enabled, because only the sender's hub can reach that organisation.
 """
 
 import logging
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from vanban.exchange import connector, deliveries, hub, mapping
 from vanban.exchange.edxml import parse_package
 from vanban.exchange.packages import EdxmlError
-from vanban.models import Organisation, OutboxMessage, Recipient, User
-from vanban.models.hub import HubDelivery
+from vanban.models import Organisation, OutboxMessage, User
+from vanban.models.hub import HubDelivery, HubOrganisation
 from vanban.services import ServiceError
 from vanban.services.clock import now
 
@@ -27,6 +33,18 @@ logger = logging.getLogger(__name__)
 
 # Push and poll rounds per call: a document, its status 01, and a spare.
 MAX_ROUNDS = 4
+# Shown to the clerk, after a "Chưa gửi" badge, on a message that waits for
+# its sender's connector.
+WAITING_REASON = (
+    "Đơn vị nhận không thuộc hệ thống này nên chỉ nhận được qua trục liên thông, "
+    "mà kết nối trục liên thông của đơn vị gửi đang tắt hoặc chưa được cấu hình. "
+    "Tin sẽ tự gửi qua trục khi quản trị của đơn vị bật kết nối tại trang Cấu hình "
+    "kết nối trục."
+)
+WAITING_ERROR = (
+    "recipient is not hosted in this installation and the sender has no enabled "
+    "hub connector; the message waits for the connector"
+)
 
 
 class LocalHub:
@@ -86,7 +104,9 @@ class LocalHub:
                 raise connector.HubUnavailable(
                     message, status=exc.status, detail=exc.detail
                 ) from exc
-            raise connector.HubError(message, exc.status, exc.code, exc.detail) from exc
+            raise connector.HubError(
+                message, exc.status, exc.code, exc.detail, tuple(exc.recipients)
+            ) from exc
 
 
 def hosted_organisations(session) -> list[Organisation]:
@@ -99,10 +119,77 @@ def hosted_organisations(session) -> list[Organisation]:
     """
     query = (
         select(Organisation)
-        .where(Organisation.id.in_(select(User.organisation_id).where(User.active)))
+        .where(Organisation.id.in_(_hosted_ids()))
         .order_by(Organisation.id)
     )
     return list(session.scalars(query))
+
+
+def _hosted_ids():
+    """Select the ids of the organisations hosted here (see hosted_organisations)."""
+    return select(User.organisation_id).where(User.active)
+
+
+def _reachable_recipient(through_hub: bool):
+    """Return the condition on OutboxMessage that its recipient can be reached here.
+
+    That is a hosted organisation, and, through this installation's hub, an
+    active organisation of the hub's directory too.
+    """
+    hosted = OutboxMessage.recipient_organisation_id.in_(_hosted_ids())
+    if not through_hub:
+        return hosted
+    listed = select(Organisation.id).where(
+        Organisation.code.in_(
+            select(HubOrganisation.organ_id).where(HubOrganisation.active)
+        )
+    )
+    return or_(hosted, OutboxMessage.recipient_organisation_id.in_(listed))
+
+
+def hold_unreachable(session, senders, reachable) -> int:
+    """Mark the unsent messages of `senders` to unreachable recipients as waiting.
+
+    They stay pending, due at once, with WAITING_REASON for the clerk, so
+    the connector's push takes them as soon as their sender's connector is
+    enabled. `senders` and `reachable` are conditions on OutboxMessage.
+    Commit, and return how many messages began to wait.
+    """
+    query = _unsent(senders).where(
+        ~reachable,
+        or_(
+            OutboxMessage.state != "pending",
+            OutboxMessage.next_attempt_at.is_not(None),
+            OutboxMessage.error_detail != WAITING_REASON,
+        ),
+    )
+    messages = list(session.scalars(query.with_for_update(skip_locked=True)))
+    for message in messages:
+        message.state = "pending"
+        message.next_attempt_at = None
+        message.error_detail = WAITING_REASON
+        message.last_error = WAITING_ERROR
+    session.commit()
+    if messages:
+        logger.info(
+            "outbox messages %s wait for their sender's hub connector: no other "
+            "route reaches their recipients",
+            [message.id for message in messages],
+        )
+    return len(messages)
+
+
+def _unsent(senders):
+    """Select the messages of `senders` that wait to be sent, oldest first."""
+    return (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.state.in_(("pending", "retrying")),
+            senders,
+        )
+        .order_by(OutboxMessage.id)
+    )
 
 
 def deliver(session, connected: set[int]) -> connector.SyncReport:
@@ -115,19 +202,19 @@ def deliver(session, connected: set[int]) -> connector.SyncReport:
 def deliver_direct(session, connected: set[int]) -> connector.SyncReport:
     """Build each message's package and hand its bytes to the recipient's intake.
 
-    A message that cannot be built or taken in is marked failed with the
-    reason for the clerk, like a package the hub rejects.
+    Only messages to hosted organisations move; the others wait for their
+    sender's connector (hold_unreachable). A message that cannot be built or
+    taken in is marked failed with the reason for the clerk, like a package
+    the hub rejects.
     """
     report = connector.SyncReport()
+    senders = OutboxMessage.sender_organisation_id.not_in(connected)
+    reachable = _reachable_recipient(through_hub=False)
+    hold_unreachable(session, senders, reachable)
     while True:
         query = (
-            select(OutboxMessage)
-            .where(
-                OutboxMessage.sent_at.is_(None),
-                OutboxMessage.state.in_(("pending", "retrying")),
-                OutboxMessage.sender_organisation_id.not_in(connected),
-            )
-            .order_by(OutboxMessage.id)
+            _unsent(senders)
+            .where(reachable)
             .limit(50)
             # A web request delivering what it queued may run at the same time.
             .with_for_update(skip_locked=True)
@@ -173,21 +260,29 @@ def deliver_through_hub(session, connected: set[int]) -> connector.SyncReport:
 
     Each round pushes their outbox to the hub store and takes in what waits
     there for them. Intake queues statuses (01), which go out in the next
-    round, so rounds go on until one moves nothing.
+    round, so rounds go on until one moves nothing. Messages to recipients
+    neither hosted here nor in the hub's directory wait (hold_unreachable).
     """
     total = connector.SyncReport()
     config = connector.ConnectorConfig.from_app()
+    reachable = _reachable_recipient(through_hub=True)
     for _ in range(MAX_ROUNDS):
         local = [
             organisation
             for organisation in hosted_organisations(session)
             if organisation.id not in connected
         ]
+        hold_unreachable(
+            session,
+            OutboxMessage.sender_organisation_id.in_([o.id for o in local]),
+            reachable,
+        )
         report = connector.SyncReport()
         for organisation in local:
-            if _has_messages(session, organisation.id):
+            if _has_messages(session, organisation.id, reachable):
                 _register(session, organisation)
                 run = _run(session, organisation, config, report)
+                run.recipient_filter = reachable
                 connector._run_step(run, connector.push)
         for organisation in local:
             if _has_deliveries(session, organisation.code):
@@ -229,11 +324,12 @@ def _run(session, organisation, config, report) -> connector._Run:
     return run
 
 
-def _has_messages(session, organisation_id: int) -> bool:
+def _has_messages(session, organisation_id: int, reachable) -> bool:
     query = select(OutboxMessage.id).where(
         OutboxMessage.sender_organisation_id == organisation_id,
         OutboxMessage.sent_at.is_(None),
         OutboxMessage.state.in_(("pending", "retrying")),
+        reachable,
     )
     return session.scalar(query.limit(1)) is not None
 
@@ -250,23 +346,20 @@ def _register(session, sender: Organisation) -> None:
 
     Their tokens are not kept: inside the installation the hub is called
     directly, and an administrator issues a token when a connector needs one.
+    A package goes only to the recipients of the messages it carries, so the
+    other recipients of the document need no entry. An organisation hosted
+    elsewhere is never added here, because its own installation would never
+    collect what waited for it in this hub.
     """
     recipient_ids = select(OutboxMessage.recipient_organisation_id).where(
         OutboxMessage.sender_organisation_id == sender.id,
         OutboxMessage.sent_at.is_(None),
     )
-    listed = select(Recipient.organisation_id).where(
-        Recipient.document_id.in_(
-            select(OutboxMessage.document_id).where(
-                OutboxMessage.sender_organisation_id == sender.id,
-                OutboxMessage.sent_at.is_(None),
-            )
-        )
-    )
     organisations = [sender] + list(
         session.scalars(
             select(Organisation).where(
-                Organisation.id.in_(recipient_ids) | Organisation.id.in_(listed)
+                Organisation.id.in_(recipient_ids),
+                Organisation.id.in_(_hosted_ids()),
             )
         )
     )

@@ -2,6 +2,7 @@
 
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -33,6 +34,7 @@ from vanban.models import (
 from vanban.services import ServiceError, audit, changes, doctypes, files, outbox
 from vanban.services.clock import now
 from vanban.services.documents import current_attachments
+from vanban.services.text import nfc, one_line
 
 logger = logging.getLogger(__name__)
 
@@ -84,13 +86,19 @@ class Received:
 
 
 def document_package(
-    session, document: Document, business_doc_type: int = 0, reason: str = ""
+    session,
+    document: Document,
+    business_doc_type: int = 0,
+    reason: str = "",
+    recipient_ids: Collection[int] | None = None,
 ) -> EdocPackage:
-    """Build the package of an issued outgoing document for all its recipients.
+    """Build the package of an issued outgoing document for its recipients.
 
     `business_doc_type` 1-3 makes it a revocation, update or replacement with
     `reason`; a revocation carries no files. A replacement goes to the
-    recipients of the document it replaces, who hold that one.
+    recipients of the document it replaces, who hold that one. With
+    `recipient_ids` (organisation ids) the package goes only to those of the
+    recipients, else to all of them.
 
     NOTE: DOMAIN.md §5 does not say whether secret documents (Mật, Tối mật,
     Tuyệt mật) may travel over the electronic exchange, and edXML has no
@@ -110,10 +118,10 @@ def document_package(
             )
             for attachment in current_attachments(session, document)
         ]
-    recipients = [
-        recipient.organisation
-        for recipient in _addressees(session, document, business_doc_type)
-    ]
+    addressees = _addressees(session, document, business_doc_type)
+    if recipient_ids is not None:
+        addressees = [r for r in addressees if r.organisation_id in recipient_ids]
+    recipients = [recipient.organisation for recipient in addressees]
     return EdocPackage(
         sender=_package_organisation(sender),
         recipients=[_package_organisation(o) for o in recipients],
@@ -132,7 +140,7 @@ def document_package(
         priority=document.urgency,
         page_amount=document.page_amount,
         to_places=[o.name for o in recipients],
-        business=_business(session, document, business_doc_type, reason),
+        business=_business(session, document, business_doc_type, reason, addressees),
         attachments=attachments,
     )
 
@@ -164,8 +172,10 @@ def _addressees(session, document: Document, business_doc_type: int) -> list:
     return list(document.recipients)
 
 
-def _business(session, document: Document, business_doc_type: int, reason: str):
-    """Return the Bussiness block: the change, its reason, and each recipient's purpose.
+def _business(
+    session, document: Document, business_doc_type: int, reason: str, addressees
+):
+    """Return the Bussiness block: the change, its reason, and each addressee's purpose.
 
     For an update or revocation Bussiness/DocumentId is the document itself;
     for a replacement it is the document replaced.
@@ -181,7 +191,7 @@ def _business(session, document: Document, business_doc_type: int, reason: str):
             organ_id=recipient.organisation.code,
             receiver_type=RECEIVER_TYPES[recipient.purpose],
         )
-        for recipient in _addressees(session, document, business_doc_type)
+        for recipient in addressees
     ]
     return Business(
         doc_type=business_doc_type,
@@ -672,7 +682,16 @@ def new_organisation(code: str, name: str) -> Organisation:
     # NOTE: neither packages nor the hub's directory state whether a unit is a
     # city unit or a ward. "ward" is the kind that adds no default recipients
     # and no trial rules, and an administrator can correct it.
-    return Organisation(code=code, name=_fit(name, 255) or code, kind="ward")
+    return Organisation(code=code, name=organisation_name(name, code), kind="ward")
+
+
+def organisation_name(name: str, code: str) -> str:
+    """Return a name from a package or the hub's directory, fit for a one-line list.
+
+    Tabs, line breaks and other control characters become spaces and the
+    name is cut to its column. An empty name becomes the code.
+    """
+    return _fit(nfc(one_line(name)), 255) or code
 
 
 @dataclass(frozen=True)

@@ -361,7 +361,7 @@ def send_copy(session, copy_id: int) -> bool:
     try:
         with sqlite_reading():
             try:
-                body = _copy_package(session, copy)
+                body = copy_package(session, copy)
             finally:
                 # Ends the read-only transaction before the hub call.
                 session.commit()
@@ -446,8 +446,14 @@ def _copy_client(session, organisation_id: int):
     return local.LocalHub(session, organisation.code)
 
 
-def _copy_package(session, copy: OutboxMessage) -> bytes:
-    """Build the copy's edXML: the document's package, to its one recipient."""
+def copy_package(session, copy: OutboxMessage) -> bytes:
+    """Build the edXML of a row with a DocumentId of its own, to its one recipient.
+
+    Such a row is a copy made by `resend_rejected`, or a row the connector
+    gave its own DocumentId because the hub already stores the document's
+    package for other recipients. Its created_at is the package's trace time,
+    so every build has the same bytes.
+    """
     from vanban.exchange import mapping
     from vanban.exchange.packages import EdxmlError
     from vanban.exchange.writing import build_edoc
@@ -455,29 +461,20 @@ def _copy_package(session, copy: OutboxMessage) -> bytes:
     document = session.get(Document, copy.document_id)
     recipient = session.get(Organisation, copy.recipient_organisation_id)
     package = mapping.document_package(
-        session, document, copy.business_doc_type, copy.note
+        session,
+        document,
+        copy.business_doc_type,
+        copy.note,
+        recipient_ids={recipient.id},
     )
-    addressees = [o for o in package.recipients if o.organ_id == recipient.code]
-    if not addressees:
+    if not package.recipients:
         raise EdxmlError(
             f"organisation {recipient.code} is no longer a recipient of document "
             f"{document.id}",
             f"{recipient.name} không còn trong danh sách nơi nhận của văn bản.",
             element="To",
         )
-    business = dataclasses.replace(
-        package.business,
-        receivers=[
-            r for r in package.business.receivers if r.organ_id == recipient.code
-        ],
-    )
-    package = dataclasses.replace(
-        package,
-        recipients=addressees,
-        to_places=[recipient.name],
-        document_id=copy.exchange_id,
-        business=business,
-    )
+    package = dataclasses.replace(package, document_id=copy.exchange_id)
     return build_edoc(package, now=copy.created_at)
 
 

@@ -40,6 +40,55 @@ def nfc(value: str | None) -> str:
     return unicodedata.normalize("NFC", value.translate(_CLEAN)).strip()
 
 
+# Unicode categories that have no place in a one-line name: control characters
+# (tab and newline among them), format characters (zero-width space, direction
+# marks, soft hyphen) and the line and paragraph separators.
+_NOT_IN_NAMES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def first_control_character(value: str) -> int | None:
+    """Return the index of the first character that a one-line name may not contain.
+
+    Those are the characters of the categories Cc, Cf, Zl and Zp. Ordinary
+    and no-break spaces are allowed. Return None when there is none.
+    """
+    for index, character in enumerate(value):
+        if unicodedata.category(character) in _NOT_IN_NAMES:
+            return index
+    return None
+
+
+def one_line(value: str) -> str:
+    """Return the text as one line of visible characters, for names from elsewhere.
+
+    Control characters and line or paragraph separators become spaces, and
+    format characters, which are invisible, are dropped. Runs of whitespace
+    become one space, and the ends are stripped.
+    """
+    characters = []
+    for character in value:
+        category = unicodedata.category(character)
+        if category == "Cf":
+            continue
+        characters.append(" " if category in _NOT_IN_NAMES else character)
+    return " ".join("".join(characters).split())
+
+
+def shorten(value: str, width: int) -> str:
+    """Return the text cut to at most `width` characters at a word break, with "…".
+
+    Text that fits is returned as it is. A single word longer than half the
+    width is cut inside the word.
+    """
+    if len(value) <= width:
+        return value
+    cut = value[: width - 1]
+    space = cut.rfind(" ")
+    if space > width // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "…"
+
+
 def fold(value: str | None) -> str:
     """Fold case and diacritics, with đ to d, for matching Vietnamese text."""
     decomposed = unicodedata.normalize("NFD", nfc(value).casefold())
