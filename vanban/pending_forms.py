@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import current_app, request, session
+from flask import Response, current_app, request, session
+from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.exceptions import HTTPException
 from wtforms import BooleanField, FileField, PasswordField
 from wtforms.fields.core import UnboundField
@@ -47,6 +48,12 @@ KEPT = "kept"
 TOO_LARGE = "too_large"
 STORE_FULL = "store_full"
 NOT_KEPT = "not_kept"
+UNKNOWN_USER = "unknown_user"
+# A signed cookie naming the browser's last user, so that a form posted after
+# the session ran out is shown back to that user only.
+LAST_USER_COOKIE = "vanban_last_user"
+LAST_USER_SALT = "vanban-last-user"
+LAST_USER_SECONDS = 30 * 24 * 3600
 
 
 @dataclass
@@ -319,16 +326,55 @@ def _delete(pending_id: str | None) -> None:
 
 
 def _expired_session_user_id() -> int | None:
-    """Return the user id that the rejected session cookie still names, if any."""
+    """Return the user id that the rejected session cookie still names, if any.
+
+    A session that ran out of time is dropped whole, so the browser's
+    last-user cookie (set at login) names the user then.
+    """
     raw_id = str(session.get("_user_id") or "").partition(":")[0]
-    return int(raw_id) if raw_id.isdigit() else None
+    if raw_id.isdigit():
+        return int(raw_id)
+    return last_user_id()
+
+
+def _last_user_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt=LAST_USER_SALT)
+
+
+def remember_last_user(response: Response, user_id: int) -> None:
+    """Mark this browser with the user who logged in, signed, for kept forms."""
+    response.set_cookie(
+        LAST_USER_COOKIE,
+        _last_user_serializer().dumps(user_id),
+        max_age=LAST_USER_SECONDS,
+        httponly=True,
+        samesite="Lax",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+    )
+
+
+def forget_last_user(response: Response) -> None:
+    response.delete_cookie(LAST_USER_COOKIE)
+
+
+def last_user_id() -> int | None:
+    """Return the user id of this browser's last login, or None."""
+    raw = request.cookies.get(LAST_USER_COOKIE)
+    if not raw:
+        return None
+    try:
+        user_id = _last_user_serializer().loads(raw)
+    except BadSignature:
+        return None
+    return user_id if isinstance(user_id, int) else None
 
 
 def keep_for_login(return_to: str | None) -> str:
     """Keep the posted form of a request that lacks a valid session.
 
     Returns KEPT, or why nothing was kept: NOT_KEPT (a foreign or unmatched
-    target, or no fields), TOO_LARGE, or STORE_FULL.
+    target, or no fields), UNKNOWN_USER (neither the session nor the
+    last-user cookie names the user), TOO_LARGE, or STORE_FULL.
     """
     target = request.full_path if request.query_string else request.path
     endpoint = post_endpoint(target)
@@ -338,6 +384,12 @@ def keep_for_login(return_to: str | None) -> str:
     submitted = submitted_form(endpoint)
     if not submitted.fields:
         return NOT_KEPT
+    user_id = _expired_session_user_id()
+    if user_id is None:
+        # Nobody may be shown a form whose author is unknown: on a shared
+        # office computer the next login may be someone else's.
+        logger.info("form posted to %s not kept: its user is unknown", request.path)
+        return UNKNOWN_USER
     size = sum(
         len(name.encode()) + len(value.encode()) for name, value in submitted.fields
     )
@@ -347,7 +399,7 @@ def keep_for_login(return_to: str | None) -> str:
     pending = PendingForm(
         target=target,
         endpoint=endpoint,
-        user_id=_expired_session_user_id(),
+        user_id=user_id,
         fields=submitted.fields,
         dropped=submitted.dropped,
         had_files=submitted.had_files,
@@ -387,7 +439,7 @@ def carry_over(pending_id: str | None, user) -> bool:
         logger.warning("kept form with a target outside this app was dropped")
         _delete(pending_id)
         return False
-    if pending.user_id is not None and pending.user_id != user.id:
+    if pending.user_id != user.id:
         logger.info(
             "kept form of user %s dropped at login of user %s", pending.user_id, user.id
         )
@@ -404,7 +456,7 @@ def take_pending(user) -> PendingForm | None:
     _delete(pending_id)
     if pending is None:
         return None
-    if pending.user_id is not None and pending.user_id != user.id:
+    if pending.user_id != user.id:
         return None
     if post_endpoint(pending.target) is None:
         logger.warning("kept form with a target outside this app was dropped")

@@ -140,6 +140,13 @@ def _keep_form_for_login(return_to: str | None) -> None:
             "dung ra nơi khác trước khi đăng nhập.",
             "error",
         )
+    elif outcome == pending_forms.UNKNOWN_USER:
+        flash(
+            "Phiên làm việc đã hết hạn và trình duyệt không còn ghi nhận người "
+            "dùng nên nội dung bạn nhập không được giữ lại. Hãy bấm nút Quay lại "
+            "của trình duyệt và sao chép nội dung ra nơi khác trước khi đăng nhập.",
+            "error",
+        )
     elif outcome == pending_forms.STORE_FULL:
         flash(
             "Hệ thống đang giữ quá nhiều biểu mẫu chờ gửi lại nên không giữ được "

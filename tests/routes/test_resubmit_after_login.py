@@ -347,3 +347,43 @@ def test_logout_discards_kept_form(app):
     visitor.post("/logout")
 
     assert kept_files(app) == []
+
+
+def test_lost_cookie_form_hidden_from_next_user(app, session):
+    """On a shared computer, the next person to log in never sees the form."""
+    ward = load_ward(session)
+    admin = WebUser(app).login(WARD_ADMIN)
+    url = f"/admin/organisations/{ward.organisation.id}/departments/new"
+    end_session(admin, app, "cookie_lost")
+    posted = post_from_page(admin, url, {"name": "Phòng Tư pháp", "abbreviation": "TP"})
+    assert len(kept_files(app)) == 1
+
+    logged_in = log_in_again(admin, posted.headers["Location"], username=WARD_CLERK)
+
+    assert logged_in.headers["Location"] == url
+    assert kept_files(app) == []
+    assert "Phòng Tư pháp" not in admin.get(url).get_data(as_text=True)
+
+
+def test_form_of_unknown_user_not_kept(app, session):
+    ward = load_ward(session)
+    admin = WebUser(app).login(WARD_ADMIN)
+    url = f"/admin/organisations/{ward.organisation.id}/departments/new"
+    end_session(admin, app, "cookie_lost")
+    admin.client.delete_cookie(pending_forms.LAST_USER_COOKIE)
+
+    posted = post_from_page(admin, url, {"name": "Phòng Tư pháp", "abbreviation": "TP"})
+    login_page = admin.get(posted.headers["Location"]).get_data(as_text=True)
+
+    assert kept_files(app) == []
+    assert "không được giữ lại" in login_page
+    assert KEPT_NOTE not in login_page
+
+
+def test_logout_forgets_last_user(app):
+    admin = WebUser(app).login(WARD_ADMIN)
+    assert admin.client.get_cookie(pending_forms.LAST_USER_COOKIE) is not None
+
+    admin.post("/logout", {})
+
+    assert admin.client.get_cookie(pending_forms.LAST_USER_COOKIE) is None

@@ -85,7 +85,9 @@ def login():
                     target = url_for("auth.change_password")
                 elif resubmit:
                     target = url_for("auth.resubmit")
-                return redirect(target, 303)
+                response = redirect(target, 303)
+                pending_forms.remember_last_user(response, user.id)
+                return response
         else:
             status = 422
     return render_template("auth/login.html", form=form), status
@@ -104,7 +106,9 @@ def logout():
     session.clear()
     logger.info("user %s logged out", user.id)
     flash("Bạn đã đăng xuất.", "info")
-    return redirect(url_for("auth.login"), 303)
+    response = redirect(url_for("auth.login"), 303)
+    pending_forms.forget_last_user(response)
+    return response
 
 
 @bp.route("/change-password", methods=["GET", "POST"])
