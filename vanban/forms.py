@@ -93,7 +93,9 @@ class BaseForm(FlaskForm):
         """
         valid = super().validate(extra_validators)
         for field in self:
-            if field.process_errors:
+            # An empty optional field keeps its parse error in process_errors,
+            # but the Optional validator cleared its errors: it stays valid.
+            if field.process_errors and field.errors:
                 field.errors = list(field.process_errors)
         return valid
 
