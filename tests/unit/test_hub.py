@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from vanban.exchange import hub
+from vanban.exchange import connector, hub, local
 from vanban.exchange.hub import HubError
 from vanban.extensions import db
 from vanban.models import AuditEvent, User
@@ -961,3 +961,17 @@ def test_summaries_count_messages(tokens):
     assert summaries[CITY].sent == 1
     assert summaries[CITY].received == {"pending": 0, "delivered": 1, "failed": 0}
     assert summaries[CENTER].received == {"pending": 0, "delivered": 0, "failed": 0}
+
+
+def test_local_hub_names_deactivated_sender(tokens):
+    org(WARD).active = False
+    db.session.commit()
+
+    with pytest.raises(connector.HubError) as caught:
+        local.LocalHub(db.session, WARD).pending("edoc", 10)
+
+    assert caught.value.status == 403
+    assert "đã ngừng kết nối" in caught.value.detail
+    with pytest.raises(connector.HubError) as unknown:
+        local.LocalHub(db.session, "000.99.99.H99").pending("edoc", 10)
+    assert "chưa có trong danh bạ" in unknown.value.detail

@@ -325,8 +325,8 @@ def _check_deactivation(session, organisation: HubOrganisation) -> None:
             f"{settings.organisation.name} trong chính hệ thống này đang dùng mã "
             "định danh và mã truy cập này để gửi, nhận văn bản qua trục. Ngừng kết "
             "nối thì đơn vị đó không gửi, nhận được văn bản nữa. Nếu vẫn cần ngừng, "
-            "hãy tắt kết nối trục liên thông của đơn vị đó trước (trang Kết nối trục "
-            "liên thông)."
+            "hãy tắt kết nối trục liên thông của đơn vị đó trước (trang Cấu hình kết "
+            "nối trục liên thông)."
         )
 
 

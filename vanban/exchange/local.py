@@ -89,12 +89,20 @@ class LocalHub:
     def _call(self, function, *args, caller: str, **kwargs):
         """Call a hub function as this organisation; map its errors to the client's."""
         organisation = hub.find_organisation(self.session, self.organ_id)
-        if organisation is None or not organisation.active:
+        if organisation is None:
             raise connector.HubError(
                 f"{caller}: {self.organ_id} is not in this installation's hub",
                 403,
                 "unknown_sender",
                 f"Đơn vị {self.organ_id} chưa có trong danh bạ trục liên thông.",
+            )
+        if not organisation.active:
+            raise connector.HubError(
+                f"{caller}: {self.organ_id} is deactivated in this installation's hub",
+                403,
+                "unknown_sender",
+                f"Đơn vị {self.organ_id} đã ngừng kết nối với trục liên thông. "
+                "Quản trị trục cần cho kết nối lại trên trang Trục liên thông.",
             )
         try:
             return function(self.session, organisation, *args, **kwargs)
