@@ -56,8 +56,9 @@ def _ward(session, code: str = "00004") -> Organisation:
         "ubnd phường ba đình",
         "  UBND   Phường Ba  Đình ",
         unicodedata.normalize("NFD", "UBND PHƯỜNG BA ĐÌNH"),
+        "ＵＢＮＤ Phường Ba Đình",
     ],
-    ids=["same", "lower", "spaces", "nfd-upper"],
+    ids=["same", "lower", "spaces", "nfd-upper", "full-width"],
 )
 def test_organisation_name_of_active_sibling_rejected(app, session, name):
     web = WebUser(app).login(CITY_ADMIN)

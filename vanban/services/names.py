@@ -1,5 +1,6 @@
 """Duplicate checks for the names of organisations, departments, types, registers."""
 
+import unicodedata
 from collections.abc import Iterable
 
 from vanban.services.text import nfc
@@ -8,10 +9,11 @@ from vanban.services.text import nfc
 def name_key(value: str | None) -> str:
     """Return the form two names share when they are the same name.
 
-    The text is NFC, with runs of whitespace made one space, and case-folded.
-    Diacritics count, so "Phường Hà" and "Phường Hạ" stay different names.
+    The text is NFKC, so full-width letters read as ordinary ones, with runs
+    of whitespace made one space, and case-folded. Diacritics count, so
+    "Phường Hà" and "Phường Hạ" stay different names.
     """
-    return " ".join(nfc(value).split()).casefold()
+    return " ".join(unicodedata.normalize("NFKC", nfc(value)).split()).casefold()
 
 
 def find_same(rows: Iterable, value: str, *, attribute: str = "name", excluding=None):
