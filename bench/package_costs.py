@@ -41,7 +41,9 @@ def per_document_ms(step, count: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=200, help="number of documents (default 200)")
+    parser.add_argument(
+        "--count", type=int, default=200, help="number of documents (default 200)"
+    )
     args = parser.parse_args()
 
     template = parse_package(SAMPLE.read_bytes())

@@ -386,8 +386,8 @@ def keep_for_login(return_to: str | None) -> str:
         return NOT_KEPT
     user_id = _expired_session_user_id()
     if user_id is None:
-        # Nobody may be shown a form whose author is unknown: on a shared
-        # office computer the next login may be someone else's.
+        # A form with an unknown author is not kept, because on a shared
+        # office computer the next login may be another user's.
         logger.info("form posted to %s not kept: its user is unknown", request.path)
         return UNKNOWN_USER
     size = sum(

@@ -314,7 +314,8 @@ def test_references_match_can_view(session, ward):
             allowed = permissions.can_view(session, viewer, document)
             assert linked == allowed, (viewer.username, document.subject)
             hidden = references[row.id].label == audit_labels.SECRET_DOCUMENT
-            assert hidden == (document.secrecy > 0 and not allowed)
+            expected_hidden = document.secrecy > 0 and not allowed
+            assert hidden == expected_hidden
 
 
 def test_document_labels(session, ward):

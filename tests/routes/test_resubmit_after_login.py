@@ -350,7 +350,7 @@ def test_logout_discards_kept_form(app):
 
 
 def test_lost_cookie_form_hidden_from_next_user(app, session):
-    """On a shared computer, the next person to log in never sees the form."""
+    """On a shared computer, the form is not shown to the next user."""
     ward = load_ward(session)
     admin = WebUser(app).login(WARD_ADMIN)
     url = f"/admin/organisations/{ward.organisation.id}/departments/new"

@@ -87,7 +87,7 @@ def test_unknown_recipient_fails_alone(login_as, session, exchange):
 
 
 def test_resend_after_hub_adds_recipient(login_as, session, exchange):
-    """ "Gửi lại" reaches the recipient once the hub knows it.
+    """ "Gửi lại" reaches the recipient once it is in the hub's directory.
 
     The hub already stores the document's package for Ba Đình, and would
     take a package with the same DocumentId for a resend and deliver nothing.
@@ -265,7 +265,7 @@ def test_other_errors_name_no_recipients():
 
 
 def test_lost_answer_shown_as_arrived(login_as, session, exchange):
-    # The hub stores the city's package, but its answer is lost.
+    # The hub stores the city's package, but its response is lost.
     exchange.faults.add("POST", "/messages", 502, after=True)
     outgoing_id = city_issues(login_as, "Câu trả lời của trục bị mất")
     [row] = outbox_rows(session, outgoing_id)

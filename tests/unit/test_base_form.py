@@ -1,4 +1,4 @@
-"""BaseForm shows the parse error of an unreadable value and nothing for an empty one."""
+"""BaseForm shows an unreadable value's parse error, and none for an empty one."""
 
 from werkzeug.datastructures import MultiDict
 from wtforms import DateField, IntegerField, StringField

@@ -153,7 +153,7 @@ def check_token_length(token: str) -> str:
     return token
 
 
-# Where the connection test's advice sends the admin when the server is not the hub.
+# Advice of the connection test when the server at the address is not the hub.
 _CHECK_ADDRESS = (
     "Hãy kiểm tra địa chỉ trục liên thông: đó là địa chỉ gốc của API, thường "
     "kết thúc bằng /api/edoc/v1."

@@ -144,7 +144,7 @@ def _check_urgency():
 
     0: the hub last reported failed attempts of the recipient for this message.
     2: a first sending (or its copy) to a recipient that has reported a status
-    on the document, which it does only once it holds the document. A change
+    on the document, which it does only after receiving the document. A change
     (business type 1-3) never gets 2, because the status may be older.
     1: every other row.
     NOTE: rows of 2 wait while BATCH_SIZE rows of 0 or 1 are due at each run,

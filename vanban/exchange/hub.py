@@ -300,7 +300,7 @@ def _check_activation(session, organisation: HubOrganisation) -> None:
 def _check_deactivation(session, organisation: HubOrganisation) -> None:
     """Reject deactivating an entry that a connector of this installation uses.
 
-    Such a connector holds a token this hub issued to the entry, so the
+    Such a connector uses a token this hub issued to the entry, so the
     organisation it serves would stop sending and receiving at once.
     """
     connectors = session.scalars(
